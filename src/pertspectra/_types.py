@@ -1,0 +1,14 @@
+"""Type aliases shared across pertspectra."""
+
+from __future__ import annotations
+
+from typing import Literal, Union
+
+import numpy as np
+
+SeedLike = Union[int, np.random.Generator, None]
+DeviceLike = Union[str, "torch.device", None]  # noqa: F821
+Encoding = Literal["gene", "label"]
+Weighting = Literal["label", "uniform"]
+Stopping = Literal["relative", "paper"]
+Dtype = Literal["float32", "float64"]

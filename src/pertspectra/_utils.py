@@ -1,0 +1,73 @@
+"""Small shared helpers: atomic writes, rng and device resolution."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import torch
+
+    from ._types import DeviceLike, SeedLike
+
+
+def default_rng(rng: SeedLike) -> np.random.Generator:
+    """Normalise a seed or generator to a :class:`numpy.random.Generator`."""
+    return np.random.default_rng(rng)
+
+
+def resolve_device(device: DeviceLike = "auto") -> torch.device:
+    """Resolve ``"auto"`` to CUDA when available, else CPU; validate anything else."""
+    import torch
+
+    if device is None or (isinstance(device, str) and device == "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        msg = f"device {device!r} was requested but CUDA is not available; use device='cpu' or 'auto'"
+        raise ValueError(msg)
+    return dev
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, *, directory: bool = False) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; move it onto ``path`` only on success.
+
+    A user's existing file is never left half-written: on error the temporary is removed
+    and ``path`` is untouched.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if directory:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    else:
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
+        os.close(fd)
+        tmp = Path(name)
+    try:
+        yield tmp
+    except BaseException:
+        if tmp.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            tmp.unlink(missing_ok=True)
+        raise
+    if directory and path.exists():
+        if not path.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+            msg = f"{path} exists and is not a directory"
+            raise FileExistsError(msg)
+        old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old.", dir=path.parent))
+        old.rmdir()
+        path.rename(old)
+        tmp.rename(path)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, path)

@@ -1,0 +1,322 @@
+"""Perturbation labels to the fixed binary design matrix ``H``.
+
+A cell's label (``"A+B"``, ``"A+ctrl"``, ``"ctrl+A"``, ``"non-targeting"``...) is parsed into
+a set of perturbation tokens. Tokens match exactly (never substrings) and labels are made
+canonical (sorted tokens joined by ``+``, controls dropped), so ``"B+A"`` and ``"A+B"`` are one
+label, ``"A+ctrl"`` is ``"A"``, and every control alias is :data:`CONTROL_LABEL` (``"ctrl"``).
+
+Two encodings of the design row ``h`` of a canonical label are supported:
+
+- ``"gene"`` (default, as the authors): one column per perturbed gene; a double has two ones;
+- ``"label"``: one column per distinct non-control label (cannot predict unseen labels);
+
+followed by ``ctrl`` (1 for control cells) and ``basal`` (1 for every cell).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from ._keys import BASAL, CTRL
+
+if TYPE_CHECKING:
+    from ._types import Encoding
+
+logger = logging.getLogger(__name__)
+
+#: Canonical label of control cells.
+CONTROL_LABEL = CTRL
+#: Control names recognised by default (case-insensitive).
+DEFAULT_CONTROLS: tuple[str, ...] = (
+    "ctrl",
+    "control",
+    "non-targeting",
+    "non_targeting",
+    "nontargeting",
+    "NT",
+    "safe-targeting",
+)
+
+
+@dataclass(frozen=True)
+class LabelParser:
+    """Parse raw perturbation labels into canonical labels.
+
+    Parameters
+    ----------
+    separator
+        String that joins the targets of a combination (``"+"``).
+    controls
+        Names of control tokens, compared case-insensitively. ``"ctrl"`` is always a control.
+    """
+
+    separator: str = "+"
+    controls: tuple[str, ...] = DEFAULT_CONTROLS
+
+    def __post_init__(self) -> None:
+        if not self.separator:
+            msg = "separator must be a non-empty string"
+            raise ValueError(msg)
+        object.__setattr__(
+            self, "controls", tuple(dict.fromkeys([*(c.strip() for c in self.controls), CTRL]))
+        )
+
+    @property
+    def _control_set(self) -> frozenset[str]:
+        return frozenset(c.lower() for c in self.controls)
+
+    def tokens(self, label: object) -> tuple[str, ...]:
+        """Sorted, de-duplicated perturbation tokens of ``label`` (``()`` for a control)."""
+        if label is None or (isinstance(label, float) and np.isnan(label)):
+            msg = "perturbation label is missing (NaN/None)"
+            raise ValueError(msg)
+        text = str(label).strip()
+        if not text:
+            msg = "perturbation label is an empty string"
+            raise ValueError(msg)
+        controls = self._control_set
+        if text.lower() in controls:
+            return ()
+        parts = [p.strip() for p in text.split(self.separator)]
+        if any(not p for p in parts):
+            msg = f"perturbation label {text!r} has an empty target around {self.separator!r}"
+            raise ValueError(msg)
+        return tuple(sorted({p for p in parts if p.lower() not in controls}))
+
+    def canonical(self, label: object) -> str:
+        """Canonical form of ``label``: sorted targets joined by the separator, or ``"ctrl"``."""
+        toks = self.tokens(label)
+        return self.separator.join(toks) if toks else CONTROL_LABEL
+
+    def is_control(self, label: object) -> bool:
+        """Whether ``label`` denotes control cells."""
+        return not self.tokens(label)
+
+
+@dataclass
+class Design:
+    """The design: its columns and the design row of every known canonical label.
+
+    Attributes
+    ----------
+    columns
+        Design column names; the last two are ``"ctrl"`` and ``"basal"``.
+    labels
+        Canonical label -> the design columns set to 1 (``basal`` included).
+    encoding
+        ``"gene"`` or ``"label"``.
+    parser
+        The :class:`LabelParser` used for the labels.
+    """
+
+    columns: list[str]
+    labels: dict[str, list[str]]
+    encoding: Encoding = "gene"
+    parser: LabelParser = field(default_factory=LabelParser)
+
+    def __post_init__(self) -> None:
+        if self.columns[-2:] != [CTRL, BASAL]:
+            msg = f"design columns must end with {CTRL!r}, {BASAL!r}; got {self.columns[-2:]}"
+            raise ValueError(msg)
+        self._index = {c: i for i, c in enumerate(self.columns)}
+        if len(self._index) != len(self.columns):
+            msg = "design column names are not unique"
+            raise ValueError(msg)
+
+    @property
+    def perturbations(self) -> list[str]:
+        """Design columns other than ``ctrl`` and ``basal``."""
+        return self.columns[:-2]
+
+    def columns_of(self, label: object) -> list[str]:
+        """Design columns set to 1 for ``label`` (any spelling of a seen label or combination).
+
+        Raises
+        ------
+        KeyError
+            When the label contains a perturbation the design has no column for, or, under the
+            ``"label"`` encoding, when the label itself was not seen.
+        """
+        canon = self.parser.canonical(label)
+        if canon in self.labels:
+            return list(self.labels[canon])
+        if self.encoding == "label":
+            msg = (
+                f"label {canon!r} was not seen in training; the 'label' encoding (one design "
+                "column per label) cannot predict unseen labels, use encoding='gene'"
+            )
+            raise KeyError(msg)
+        toks = self.parser.tokens(label)
+        unknown = [t for t in toks if t not in self._index or t in (CTRL, BASAL)]
+        if unknown:
+            msg = f"unknown perturbation(s) {unknown} in label {str(label)!r}: not seen in training"
+            raise KeyError(msg)
+        return [*toks, BASAL]
+
+    def row(self, label: object) -> np.ndarray:
+        """The binary design row of ``label``."""
+        h = np.zeros(len(self.columns))
+        h[[self._index[c] for c in self.columns_of(label)]] = 1.0
+        return h
+
+    def matrix(self, labels: Iterable[object]) -> np.ndarray:
+        """Stack the design rows of ``labels`` (labels x columns)."""
+        rows = [self.row(lab) for lab in labels]
+        return np.vstack(rows) if rows else np.zeros((0, len(self.columns)))
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-serialisable description (used in ``model.json``)."""
+        return {
+            "design_columns": list(self.columns),
+            "labels": {k: list(v) for k, v in self.labels.items()},
+            "encoding": self.encoding,
+            "separator": self.parser.separator,
+            "controls": list(self.parser.controls),
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, object]) -> Design:
+        """Inverse of :meth:`to_dict`."""
+        parser = LabelParser(
+            separator=str(d.get("separator", "+")),
+            controls=tuple(d.get("controls", DEFAULT_CONTROLS)),  # type: ignore[arg-type]
+        )
+        return cls(
+            columns=list(d["design_columns"]),  # type: ignore[arg-type]
+            labels={str(k): list(v) for k, v in dict(d["labels"]).items()},  # type: ignore[call-overload]
+            encoding=str(d.get("encoding", "gene")),  # type: ignore[arg-type]
+            parser=parser,
+        )
+
+
+@dataclass
+class LabelSummary:
+    """What :func:`canonical_labels` kept and dropped."""
+
+    n_cells: pd.Series
+    dropped_small: pd.Series
+    excluded: pd.Series
+
+    def describe(self) -> str:
+        """One human-readable paragraph."""
+        parts = [f"{len(self.n_cells)} labels kept ({int(self.n_cells.sum())} cells)"]
+        if len(self.excluded):
+            parts.append(
+                f"excluded {len(self.excluded)} label(s) on request "
+                f"({int(self.excluded.sum())} cells): {', '.join(map(str, self.excluded.index[:10]))}"
+            )
+        if len(self.dropped_small):
+            shown = ", ".join(f"{k} ({v})" for k, v in self.dropped_small.head(10).items())
+            more = "" if len(self.dropped_small) <= 10 else f" and {len(self.dropped_small) - 10} more"
+            parts.append(
+                f"dropped {len(self.dropped_small)} label(s) below min_cells "
+                f"({int(self.dropped_small.sum())} cells): {shown}{more}"
+            )
+        return "; ".join(parts)
+
+
+def canonical_labels(
+    labels: Sequence[object] | pd.Series,
+    *,
+    parser: LabelParser | None = None,
+    exclude_labels: Iterable[str] = (),
+    min_cells: int = 50,
+) -> tuple[pd.Series, LabelSummary]:
+    """Canonicalise per-cell labels, drop excluded and rare labels.
+
+    Parameters
+    ----------
+    labels
+        One raw label per cell.
+    parser
+        Label conventions; default :class:`LabelParser`.
+    exclude_labels
+        Raw labels that are neither perturbations nor controls (e.g. ``none_detected``).
+    min_cells
+        Labels with fewer cells (after canonicalisation) are dropped, as the authors do.
+
+    Returns
+    -------
+    A categorical series of canonical labels aligned with ``labels`` (NaN for dropped cells),
+    and a :class:`LabelSummary`.
+    """
+    parser = parser or LabelParser()
+    raw = pd.Series(labels).reset_index(drop=True)
+    if raw.isna().any():
+        n = int(raw.isna().sum())
+        msg = f"{n} cell(s) have a missing (NaN) perturbation label; drop them or give them a label"
+        raise ValueError(msg)
+    raw = raw.astype(str)
+    excl = {str(e) for e in exclude_labels}
+    is_excl = raw.isin(excl)
+    uniq = pd.unique(raw[~is_excl])
+    mapping = {u: parser.canonical(u) for u in uniq}
+    canon = raw.map(mapping)  # NaN where excluded
+    counts = canon.value_counts()
+    small = counts[counts < min_cells]
+    keep = counts[counts >= min_cells]
+    canon = canon.where(canon.isin(keep.index))
+    excluded = raw[is_excl].value_counts()
+    if small.size:
+        logger.info("dropping %d label(s) with fewer than %d cells", small.size, min_cells)
+    if keep.empty:
+        msg = f"no label has at least min_cells={min_cells} cells"
+        raise ValueError(msg)
+    if CONTROL_LABEL not in keep.index:
+        seen = ", ".join(map(str, uniq[:8]))
+        msg = (
+            "no control cells: no label matches the control names "
+            f"{list(parser.controls)} (with at least {min_cells} cells); "
+            f"pass the control label explicitly (labels seen: {seen}, ...)"
+        )
+        raise ValueError(msg)
+    order = [CONTROL_LABEL, *sorted(k for k in keep.index if k != CONTROL_LABEL)]
+    cat = pd.Categorical(canon, categories=order)
+    summary = LabelSummary(
+        n_cells=keep.reindex(order).astype(int),
+        dropped_small=small.astype(int),
+        excluded=excluded.astype(int),
+    )
+    return pd.Series(cat, index=pd.Series(labels).index, name="label"), summary
+
+
+def build_design(
+    labels: Iterable[str], *, encoding: Encoding = "gene", parser: LabelParser | None = None
+) -> Design:
+    """Build the design for a set of canonical labels.
+
+    Parameters
+    ----------
+    labels
+        Canonical labels (as produced by :func:`canonical_labels`), control included.
+    encoding
+        ``"gene"``: one column per perturbed gene; ``"label"``: one column per label.
+    parser
+        The label conventions the labels were made with.
+    """
+    parser = parser or LabelParser()
+    labels = list(dict.fromkeys(labels))
+    if encoding not in ("gene", "label"):
+        msg = f"encoding must be 'gene' or 'label', got {encoding!r}"
+        raise ValueError(msg)
+    pert_labels = [lab for lab in labels if lab != CONTROL_LABEL]
+    if encoding == "gene":
+        genes = sorted({t for lab in pert_labels for t in parser.tokens(lab)})
+        clash = [g for g in genes if g in (CTRL, BASAL)]
+        if clash:
+            msg = f"perturbation names {clash} clash with the reserved design columns"
+            raise ValueError(msg)
+        columns = [*genes, CTRL, BASAL]
+        rows = {lab: [*parser.tokens(lab), BASAL] for lab in pert_labels}
+    else:
+        columns = [*sorted(pert_labels), CTRL, BASAL]
+        rows = {lab: [lab, BASAL] for lab in pert_labels}
+    if CONTROL_LABEL in labels:
+        rows = {CONTROL_LABEL: [CTRL, BASAL], **rows}
+    return Design(columns=columns, labels=rows, encoding=encoding, parser=parser)
