@@ -6,7 +6,7 @@ from typing import Literal, Union
 
 import numpy as np
 
-SeedLike = Union[int, np.random.Generator, None]
+SeedLike = Union[int, np.random.Generator, None]  # noqa: UP007
 DeviceLike = Union[str, "torch.device", None]  # noqa: F821
 Encoding = Literal["gene", "label"]
 Weighting = Literal["label", "uniform"]

@@ -1,0 +1,254 @@
+"""Benchmark the graph likelihood: naive dense autograd vs the blocked exact implementation.
+
+Times one forward + backward (through softmax/sigmoid parametrizations, as in training) of
+``graph_nll_dense`` and ``graph_nll`` in float32 and float64, and the peak memory of each:
+the peak resident-set growth on CPU (each configuration runs in a fresh subprocess; the kernel's
+high-water mark is reset through ``/proc/self/clear_refs`` where allowed, else it is sampled) and
+``torch.cuda.max_memory_allocated`` on CUDA.
+
+Usage::
+
+    python benchmarks/graph_term.py            # g=5000, L=200, ~200k edges
+    python benchmarks/graph_term.py --quick    # < 1 min on 2 cores
+    python benchmarks/graph_term.py --device cuda --block-sizes 2048,4096,8192
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _hwm_bytes() -> int | None:
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+class _PeakRSS:
+    """Peak RSS during a block: kernel high-water mark if resettable, else a 1 ms sampler."""
+
+    def __enter__(self) -> _PeakRSS:
+        self.start = _rss_bytes()
+        self.peak = self.start
+        try:
+            with open("/proc/self/clear_refs", "w") as fh:
+                fh.write("5")
+            self.kernel = _hwm_bytes() is not None
+        except OSError:
+            self.kernel = False
+        self._stop = threading.Event()
+        if not self.kernel:
+            self._thread = threading.Thread(target=self._sample, daemon=True)
+            self._thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, _rss_bytes())
+            time.sleep(0.001)
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self.kernel:
+            self.peak = max(self.peak, _hwm_bytes() or 0)
+        else:
+            self._thread.join()
+
+    @property
+    def delta(self) -> int:
+        return self.peak - self.start
+
+
+def _synthetic_prior(g: int, n_edges: int, seed: int):
+    import scipy.sparse as sp
+
+    rng = np.random.default_rng(seed)
+    n_pairs = g * (g - 1) // 2
+    n_edges = min(n_edges, n_pairs)
+    # distinct upper-triangle pairs, drawn by linear index
+    lin = np.unique(rng.integers(0, n_pairs, size=int(n_edges * 1.05) + 10))
+    lin = rng.permutation(lin)[:n_edges]
+    # invert lin = j*g - j*(j+1)/2 + (k - j - 1)
+    j = (g - 0.5 - np.sqrt((g - 0.5) ** 2 - 2.0 * lin)).astype(np.int64)
+    j = np.clip(j, 0, g - 2)
+    start = j * g - j * (j + 1) // 2
+    over = lin < start
+    j[over] -= 1
+    start = j * g - j * (j + 1) // 2
+    k = lin - start + j + 1
+    w = rng.uniform(0.7, 1.0, size=lin.size)
+    upper = sp.coo_array((w, (j, k)), shape=(g, g))
+    return (upper + upper.T).tocsr()
+
+
+def _worker(cfg: dict) -> dict:
+    import torch
+
+    from pertspectra.model._graph import GraphPrior, graph_nll, graph_nll_dense
+
+    if cfg["threads"]:
+        torch.set_num_threads(cfg["threads"])
+    dev = torch.device(cfg["device"])
+    dtype = getattr(torch, cfg["dtype"])
+    g, L = cfg["g"], cfg["L"]
+    A = _synthetic_prior(g, cfg["edges"], seed=0)
+    prior = GraphPrior.from_scipy(A, dtype=dtype, device=dev)
+    gen = torch.Generator().manual_seed(0)
+    w_free = (torch.randn((L, g), generator=gen, dtype=torch.float64) * 0.5).to(dev, dtype)
+    b_free = torch.randn((L, L), generator=gen, dtype=torch.float64).to(dev, dtype)
+    k_free = torch.tensor(-2.0, dtype=dtype, device=dev)
+    for t in (w_free, b_free, k_free):
+        t.requires_grad_()
+    a_dense = prior.to_dense() if cfg["impl"] == "dense" else None
+
+    def step() -> float:
+        W = torch.softmax(w_free, 0)
+        b = torch.sigmoid(b_free)
+        B = 0.5 * (b + b.T)
+        kappa = torch.sigmoid(k_free)
+        if cfg["impl"] == "dense":
+            loss = graph_nll_dense(W, B, kappa, cfg["rho"], a_dense)
+        else:
+            loss = graph_nll(W, B, kappa, cfg["rho"], prior, block_size=cfg["block"])
+        loss.backward()
+        for t in (w_free, b_free, k_free):
+            t.grad = None
+        return float(loss.detach())
+
+    def sync() -> None:
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+
+    sync()
+    if dev.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+        value = step()
+        sync()
+        peak = torch.cuda.max_memory_allocated() - base
+    else:
+        with _PeakRSS() as mon:
+            value = step()
+        peak = mon.delta
+    times, cpu = [], []
+    for _ in range(cfg["repeats"]):
+        sync()
+        t0, c0 = time.perf_counter(), time.process_time()
+        step()
+        sync()
+        times.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    return {
+        "ms_min": 1e3 * min(times),
+        "ms_median": 1e3 * float(np.median(times)),
+        "cpu_ms": 1e3 * min(cpu),
+        "peak_mib": peak / 2**20,
+        "value": value,
+        "threads": torch.get_num_threads(),
+    }
+
+
+def _run(cfg: dict) -> dict:
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    env = dict(os.environ)
+    env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
+    out = subprocess.run(
+        [sys.executable, __file__, "--_worker", json.dumps(cfg)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    if out.returncode != 0:
+        return {"error": out.stderr.strip().splitlines()[-1] if out.stderr else "failed"}
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="small problem, < 1 min")
+    ap.add_argument("--g", type=int, default=None, help="genes (default 5000; quick 2000)")
+    ap.add_argument("--L", type=int, default=None, help="factors (default 200; quick 100)")
+    ap.add_argument("--edges", type=int, default=None, help="undirected prior edges")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--dtypes", default="float32,float64")
+    ap.add_argument("--block-sizes", default="", help="comma list; default: automatic")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
+    ap.add_argument("--repeats", type=int, default=None)
+    ap.add_argument("--no-dense", action="store_true", help="skip the naive baseline")
+    ap.add_argument("--_worker", default=None, help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args._worker is not None:
+        print(json.dumps(_worker(json.loads(args._worker))))
+        return
+
+    g = args.g or (2000 if args.quick else 5000)
+    L = args.L or (100 if args.quick else 200)
+    edges = args.edges if args.edges is not None else (30_000 if args.quick else 200_000)
+    repeats = args.repeats or (3 if args.quick else 5)
+    blocks = [int(b) for b in args.block_sizes.split(",") if b] or [None]
+    base = {"g": g, "L": L, "edges": edges, "device": args.device, "rho": 0.05}
+    base |= {"threads": args.threads}
+    print(f"graph term, g={g}, L={L}, {edges} undirected edges, device={args.device}, ")
+    print(f"forward+backward through softmax/sigmoid; min (median) of {repeats} after a warm-up")
+    print("ms: wall clock; cpu ms: process CPU time summed over threads (robust to other load)")
+    header = (
+        f"{'dtype':8} {'impl':16} {'ms':>9} {'(median)':>10} {'cpu ms':>9} {'speedup':>8} "
+        f"{'peak MiB':>9} {'rel. value diff':>16}"
+    )
+    print(header)
+    print("-" * len(header))
+    for dtype in args.dtypes.split(","):
+        ref = None
+        if not args.no_dense:
+            ref = _run(
+                base
+                | {"impl": "dense", "dtype": dtype, "block": None, "repeats": max(2, repeats // 2)}
+            )
+            if "error" in ref:
+                print(f"{dtype:8} {'dense autograd':16} failed: {ref['error']}")
+                ref = None
+            else:
+                print(
+                    f"{dtype:8} {'dense autograd':16} {ref['ms_min']:9.1f} {ref['ms_median']:10.1f} "
+                    f"{ref['cpu_ms']:9.1f} {1.0:8.2f} {ref['peak_mib']:9.1f} {'':>16}"
+                )
+        for block in blocks:
+            res = _run(
+                base | {"impl": "blocked", "dtype": dtype, "block": block, "repeats": repeats}
+            )
+            name = f"blocked b={block or 'auto'}"
+            if "error" in res:
+                print(f"{dtype:8} {name:16} failed: {res['error']}")
+                continue
+            speed = f"{ref['ms_min'] / res['ms_min']:8.2f}" if ref else f"{'':>8}"
+            diff = f"{abs(res['value'] - ref['value']) / abs(ref['value']):16.2e}" if ref else ""
+            print(
+                f"{dtype:8} {name:16} {res['ms_min']:9.1f} {res['ms_median']:10.1f} "
+                f"{res['cpu_ms']:9.1f} {speed} "
+                f"{res['peak_mib']:9.1f} {diff}"
+            )
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,61 @@
+"""Hyperparameters of the PertSpectra model (frozen, JSON-serialisable)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """PertSpectra hyperparameters; defaults are the authors' (Norman settings).
+
+    Parameters
+    ----------
+    n_factors
+        Number of factors ``L`` (programs).
+    lam
+        Weight ``lambda`` of the reconstruction term.
+    rho
+        Background rate of non-edges in the graph likelihood (fixed).
+    delta
+        Floor added to the gene scaling.
+    kappa
+        Background rate of edges; ``None`` learns it (sigmoid of a free scalar).
+    graph
+        Apply the graph likelihood. Without a prior graph the authors still apply it with an
+        all-zero adjacency (every gene pair a non-edge); ``False`` drops the term entirely.
+    weight_decay
+        AdamW weight decay on every free parameter.
+    """
+
+    n_factors: int = 200
+    lam: float = 1.0
+    rho: float = 0.05
+    delta: float = 0.001
+    kappa: float | None = None
+    graph: bool = True
+    weight_decay: float = 0.001
+
+    def __post_init__(self) -> None:
+        if int(self.n_factors) < 1:
+            msg = f"n_factors must be >= 1, got {self.n_factors}"
+            raise ValueError(msg)
+        for name in ("rho", "kappa"):
+            v = getattr(self, name)
+            if v is not None and not 0.0 < float(v) < 1.0:
+                msg = f"{name} must lie in (0, 1), got {v}"
+                raise ValueError(msg)
+        if self.lam <= 0 or self.delta < 0 or self.weight_decay < 0:
+            msg = "lam must be > 0, delta and weight_decay >= 0"
+            raise ValueError(msg)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict for ``model.json``."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
+        """Build from a dict, ignoring unknown keys (forward compatible)."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})

@@ -1,0 +1,246 @@
+"""A fitted PertSpectra model: numpy parameters, design and metadata; safetensors + JSON on disk.
+
+The folder holds ``model.safetensors`` with ``P`` (design columns x factors), ``W`` (factors x
+genes, columns on the simplex), ``B`` (factors x factors), ``kappa`` (1 element) and
+``gene_scale`` (genes), and ``model.json`` with ``genes``, ``design_columns``, ``labels``,
+``config``, ``training`` and ``versions``. Nothing is pickled; loading validates names and shapes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .._utils import atomic_path
+from ..design import Design
+from ._config import ModelConfig
+
+logger = logging.getLogger(__name__)
+
+TENSORS = "model.safetensors"
+METADATA = "model.json"
+FORMAT_VERSION = 1
+_NAMES = ("P", "W", "B", "kappa", "gene_scale")
+
+
+def _versions() -> dict[str, str]:
+    import sys
+
+    from .. import __version__
+
+    out = {"pertspectra": __version__, "numpy": np.__version__, "python": sys.version.split()[0]}
+    try:
+        import torch
+
+        out["torch"] = torch.__version__
+    except ImportError:  # pragma: no cover
+        pass
+    return out
+
+
+@dataclass
+class FittedModel:
+    """Fitted PertSpectra parameters with everything needed to predict.
+
+    Attributes
+    ----------
+    P, W, B, kappa, gene_scale
+        Fitted values (see module docstring).
+    genes
+        Gene names (columns of ``W``).
+    design
+        The :class:`~pertspectra.design.Design` (columns and label rows).
+    config
+        Hyperparameters.
+    training
+        Epochs, final loss, loss history, seconds, device...
+    """
+
+    P: np.ndarray
+    W: np.ndarray
+    B: np.ndarray
+    kappa: np.ndarray
+    gene_scale: np.ndarray
+    genes: list[str]
+    design: Design
+    config: ModelConfig
+    training: dict[str, Any] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=_versions)
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    # ------------------------------------------------------------------ checks
+    def validate(self) -> None:
+        """Check names and shapes; raise ``ValueError`` naming the mismatch."""
+        L = self.P.shape[1]
+        g = len(self.genes)
+        expected = {"P": (len(self.design.columns), L), "W": (L, g), "B": (L, L), "kappa": (1,), "gene_scale": (g,)}
+        for name, shape in expected.items():
+            got = tuple(np.shape(getattr(self, name)))
+            if got != shape:
+                msg = f"model tensor {name!r} has shape {got}, expected {shape}"
+                raise ValueError(msg)
+        if len(set(self.genes)) != g:
+            msg = "model gene names are not unique"
+            raise ValueError(msg)
+        if self.config.n_factors != L:
+            msg = f"model has {L} factors but its config says {self.config.n_factors}"
+            raise ValueError(msg)
+        unknown = {c for cols in self.design.labels.values() for c in cols} - set(self.design.columns)
+        if unknown:
+            msg = f"model labels refer to unknown design columns {sorted(unknown)}"
+            raise ValueError(msg)
+        for name in _NAMES:
+            if not np.all(np.isfinite(getattr(self, name))):
+                msg = f"model tensor {name!r} contains non-finite values"
+                raise ValueError(msg)
+
+    # -------------------------------------------------------------- predicting
+    @property
+    def labels(self) -> list[str]:
+        """Canonical labels seen in training."""
+        return list(self.design.labels)
+
+    def predict(self, labels: Iterable[object]) -> pd.DataFrame:
+        """Expected expression of labels made of seen perturbations (labels x genes).
+
+        Combinations never observed are predicted from their design row (``basal`` plus the
+        perturbations' rows), as the paper does. Raises ``KeyError`` naming an unseen single
+        perturbation, or any unseen label under the ``"label"`` encoding.
+        """
+        labels = [str(x) for x in labels]
+        if not labels:
+            msg = "no labels to predict"
+            raise ValueError(msg)
+        h = self.design.matrix(labels)
+        mu = (self.gene_scale + self.config.delta) * ((h @ self.P) @ self.W)
+        return pd.DataFrame(mu, index=pd.Index(labels, name="label"), columns=pd.Index(self.genes, name="gene"))
+
+    def loadings(self) -> pd.DataFrame:
+        """Gene loadings ``W.T`` as genes x factors."""
+        return pd.DataFrame(self.W.T, index=self.genes, columns=self.factor_names)
+
+    def perturbation_loadings(self) -> pd.DataFrame:
+        """``P`` as design columns x factors."""
+        return pd.DataFrame(self.P, index=self.design.columns, columns=self.factor_names)
+
+    @property
+    def factor_names(self) -> list[str]:
+        """``factor_0``, ``factor_1``, ..."""
+        return [f"factor_{i}" for i in range(self.W.shape[0])]
+
+    def check_genes(self, genes: Sequence[str]) -> None:
+        """Raise ``ValueError`` unless ``genes`` equal the model's genes in order."""
+        genes = [str(g) for g in genes]
+        if genes != self.genes:
+            missing = [g for g in self.genes if g not in set(genes)][:5]
+            extra = [g for g in genes if g not in set(self.genes)][:5]
+            msg = (
+                f"gene mismatch between model ({len(self.genes)} genes) and data ({len(genes)} genes)"
+                + (f"; missing in data: {missing}" if missing else "")
+                + (f"; not in model: {extra}" if extra else "")
+                + ("; same genes in another order" if not missing and not extra else "")
+            )
+            raise ValueError(msg)
+
+    # --------------------------------------------------------------------- io
+    def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+        """Write ``model.safetensors`` and ``model.json`` into the folder ``path``.
+
+        Written to a temporary folder beside ``path`` and renamed, so an existing model is
+        replaced only by a complete one (and only with ``overwrite=True``).
+        """
+        from safetensors.numpy import save_file
+
+        path = Path(path)
+        if path.exists() and not overwrite:
+            if not (path / METADATA).exists() and any(path.iterdir()):
+                msg = f"{path} exists and is not an empty folder or a pertspectra model; choose another --out"
+                raise FileExistsError(msg)
+            if (path / METADATA).exists():
+                msg = f"{path} already holds a model; pass overwrite=True to replace it"
+                raise FileExistsError(msg)
+        tensors = {name: np.ascontiguousarray(getattr(self, name)) for name in _NAMES}
+        meta = {
+            "format_version": FORMAT_VERSION,
+            "genes": list(self.genes),
+            **self.design.to_dict(),
+            "config": self.config.to_dict(),
+            "training": self.training,
+            "versions": self.versions,
+        }
+        with atomic_path(path, directory=True) as tmp:
+            save_file(tensors, str(tmp / TENSORS), metadata={"format": "pertspectra"})
+            (tmp / METADATA).write_text(json.dumps(meta, indent=1, default=_json_default))
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> FittedModel:
+        """Load a model folder written by :meth:`save`, validating names and shapes."""
+        from safetensors.numpy import load_file
+
+        path = Path(path)
+        if not (path / METADATA).is_file() or not (path / TENSORS).is_file():
+            msg = f"{path} is not a pertspectra model folder (needs {METADATA} and {TENSORS})"
+            raise FileNotFoundError(msg)
+        meta = json.loads((path / METADATA).read_text())
+        tensors = load_file(str(path / TENSORS))
+        missing = [n for n in _NAMES if n not in tensors]
+        if missing:
+            msg = f"{path / TENSORS} lacks tensors {missing}"
+            raise ValueError(msg)
+        for key in ("genes", "design_columns", "labels", "config"):
+            if key not in meta:
+                msg = f"{path / METADATA} lacks {key!r}"
+                raise ValueError(msg)
+        return cls(
+            **{n: np.asarray(tensors[n], dtype=np.float64) for n in _NAMES},
+            genes=[str(g) for g in meta["genes"]],
+            design=Design.from_dict(meta),
+            config=ModelConfig.from_dict(meta["config"]),
+            training=meta.get("training", {}),
+            versions=meta.get("versions", {}),
+        )
+
+    def summary(self) -> str:
+        """A few lines describing the model (used by ``pertspectra info``)."""
+        t = self.training
+        lines = [
+            f"PertSpectra model: {len(self.genes)} genes, {self.config.n_factors} factors, "
+            f"{len(self.design.columns)} design columns ({self.design.encoding} encoding), "
+            f"{len(self.design.labels)} labels",
+            f"kappa {float(self.kappa[0]):.4g}, rho {self.config.rho}, lambda {self.config.lam}, "
+            f"graph term {'on' if self.config.graph else 'off'}",
+        ]
+        if t:
+            lines.append(
+                f"trained {t.get('epochs', '?')} epochs on {t.get('device', '?')} ({t.get('dtype', '?')}) in "
+                f"{t.get('seconds', float('nan')):.1f} s; final loss {t.get('final_loss', float('nan')):.6g}; "
+                f"stopping {t.get('stopping', '?')}: {t.get('stop_reason', '?')}"
+            )
+        if self.training.get("prior"):
+            lines.append(f"prior: {self.training['prior']}")
+        return "\n".join(lines)
+
+
+def _json_default(o: object) -> object:
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    msg = f"cannot serialise {type(o).__name__} to JSON"
+    raise TypeError(msg)
+
+
+def load_model(path: str | os.PathLike) -> FittedModel:
+    """Load a model folder (see :meth:`FittedModel.load`)."""
+    return FittedModel.load(path)

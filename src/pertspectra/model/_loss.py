@@ -1,0 +1,72 @@
+r"""The PertSpectra objective, over per-label sufficient statistics. It exists only here.
+
+.. math::
+
+    \mathcal L = \lambda \sum_c \sum_j \big(w_c\,\mu_{cj} - S_{cj}\log\mu_{cj}\big)
+      \;+\; \mathcal L_{\text{graph}}(W, B, \kappa),
+    \qquad \mu_c = (\nu + \delta)\odot(h_c P)W,
+
+with :math:`S_c = \sum_{i\in c}\eta_i X_i` and :math:`w_c = \sum_{i\in c}\eta_i` for the per-cell
+weights :math:`\eta_i` (the paper: :math:`1/|C_i|`). This equals the per-cell weighted Poisson
+loss :math:`\sum_i\eta_i\sum_j(\mu_{ij} - X_{ij}\log\mu_{ij})` exactly, in value and gradient,
+because :math:`\mu_i` depends on cell :math:`i` only through its design row. The graph term is
+Spectra's Bernoulli likelihood of the prior adjacency (see :mod:`pertspectra.model._graph`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import torch
+
+from ._graph import graph_nll
+
+if TYPE_CHECKING:
+    from ._graph import GraphPrior
+    from ._module import PertSpectraModule
+
+
+@dataclass
+class LossTerms:
+    """The objective and its parts (0-dim tensors)."""
+
+    total: torch.Tensor
+    recon: torch.Tensor
+    graph: torch.Tensor
+
+
+def poisson_recon(mu: torch.Tensor, weighted_sum: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Constant-free weighted Poisson NLL over groups: ``sum(w_c mu - S log mu)``."""
+    return (weight[:, None] * mu).sum() - torch.xlogy(weighted_sum, mu).sum()
+
+
+def pertspectra_loss(
+    module: PertSpectraModule,
+    design: torch.Tensor,
+    weighted_sum: torch.Tensor,
+    weight: torch.Tensor,
+    prior: GraphPrior | None,
+) -> LossTerms:
+    """The PertSpectra objective from group statistics.
+
+    Parameters
+    ----------
+    module
+        Parameters.
+    design
+        Design rows of the groups (groups x design columns).
+    weighted_sum
+        ``S``: per-group weighted sums of expression (groups x genes).
+    weight
+        ``w``: per-group sums of cell weights.
+    prior
+        The prior graph, or ``None`` for an all-zero adjacency.
+    """
+    cfg = module.config
+    recon = poisson_recon(module.mean(design), weighted_sum, weight)
+    if cfg.graph:
+        graph = graph_nll(module.W, module.B, module.kappa, cfg.rho, prior)
+    else:
+        graph = recon.new_zeros(())
+    return LossTerms(total=cfg.lam * recon + graph, recon=recon, graph=graph)

@@ -1,0 +1,98 @@
+r"""The PertSpectra parameters as a torch module; it sees only tensors.
+
+.. math::
+
+    P = \exp(\tilde P),\quad W_{\cdot j} = \mathrm{softmax}(\tilde W_{\cdot j}),\quad
+    B = \tfrac12(\sigma(\tilde B) + \sigma(\tilde B)^\top),\quad
+    \nu = \sigma(\tilde\nu),\quad \kappa = \sigma(\tilde\kappa)
+
+and the mean of a design row :math:`h` is :math:`(\nu + \delta) \odot (h P) W`.
+Initialisation as the authors: Xavier-uniform :math:`\tilde W` and :math:`\tilde B`,
+:math:`\mathcal N(0,1)` for :math:`\tilde P` and :math:`\tilde\kappa`, zeros for :math:`\tilde\nu`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from ._config import ModelConfig
+
+
+def _xavier_uniform(shape: tuple[int, int], generator: torch.Generator, dtype: torch.dtype) -> torch.Tensor:
+    fan_out, fan_in = shape
+    bound = math.sqrt(6.0 / (fan_in + fan_out))
+    return (torch.rand(shape, generator=generator, dtype=dtype) * 2 - 1) * bound
+
+
+class PertSpectraModule(nn.Module):
+    """Free parameters and their constrained transforms.
+
+    Parameters
+    ----------
+    n_design
+        Number of design columns ``p`` (perturbations, ``ctrl``, ``basal``).
+    n_genes
+        Number of genes ``g``.
+    config
+        Hyperparameters.
+    generator
+        CPU generator for the initialisation (seeded by the caller).
+    dtype
+        Parameter dtype.
+    """
+
+    def __init__(
+        self,
+        n_design: int,
+        n_genes: int,
+        config: ModelConfig,
+        *,
+        generator: torch.Generator,
+        dtype: torch.dtype = torch.float32,
+    ) -> None:
+        super().__init__()
+        n_factors = int(config.n_factors)
+        self.config = config
+        self.p_free = nn.Parameter(torch.randn((n_design, n_factors), generator=generator, dtype=dtype))
+        self.w_free = nn.Parameter(_xavier_uniform((n_factors, n_genes), generator, dtype))
+        self.b_free = nn.Parameter(_xavier_uniform((n_factors, n_factors), generator, dtype))
+        self.gene_scale_free = nn.Parameter(torch.zeros(n_genes, dtype=dtype))
+        kappa0 = torch.randn((), generator=generator, dtype=dtype)
+        if config.kappa is None:
+            self.kappa_free = nn.Parameter(kappa0)
+        else:
+            k = float(config.kappa)
+            self.register_buffer("kappa_free", torch.tensor(math.log(k / (1 - k)), dtype=dtype))
+
+    @property
+    def P(self) -> torch.Tensor:
+        """Perturbation loadings, design columns x factors, positive."""
+        return torch.exp(self.p_free)
+
+    @property
+    def W(self) -> torch.Tensor:
+        """Gene loadings, factors x genes; each gene's column sums to one."""
+        return torch.softmax(self.w_free, dim=0)
+
+    @property
+    def B(self) -> torch.Tensor:
+        """Factor-factor edge affinities, symmetric in (0, 1)."""
+        b = torch.sigmoid(self.b_free)
+        return 0.5 * (b + b.T)
+
+    @property
+    def gene_scale(self) -> torch.Tensor:
+        """Gene scaling ``nu`` in (0, 1) (``delta`` not included)."""
+        return torch.sigmoid(self.gene_scale_free)
+
+    @property
+    def kappa(self) -> torch.Tensor:
+        """Background edge rate in (0, 1)."""
+        return torch.sigmoid(self.kappa_free)
+
+    def mean(self, design: torch.Tensor) -> torch.Tensor:
+        """Expected expression for design rows (rows x genes)."""
+        return (self.gene_scale + self.config.delta) * ((design @ self.P) @ self.W)

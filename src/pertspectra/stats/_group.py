@@ -1,0 +1,263 @@
+r"""Per-label sufficient statistics: the only input the fit needs.
+
+Every cell of a label shares one predicted mean :math:`\mu_c`, so the weighted Poisson loss
+regroups exactly,
+
+.. math::
+
+    \sum_i \eta_i \sum_j (\mu_{c(i)j} - X_{ij}\log\mu_{c(i)j})
+      = \sum_c \sum_j (w_c\,\mu_{cj} - S_{cj}\log\mu_{cj}),
+    \quad S_c = \sum_{i\in c}\eta_i X_i,\; w_c = \sum_{i\in c}\eta_i .
+
+:func:`compute_group_stats` makes one pass over the cells in row chunks and returns a
+perturbation-level AnnData (obs = canonical labels) holding ``n_cells``, ``weight`` (:math:`w_c`),
+``X`` = the mean, and the layers ``weighted_sum`` (:math:`S_c`), ``sum`` and ``sum_squares``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from .._keys import (
+    LAYER_SUM,
+    LAYER_SUM_SQUARES,
+    LAYER_WEIGHTED_SUM,
+    N_CELLS,
+    STATS_UNS,
+    WEIGHT,
+)
+from ..design import DEFAULT_CONTROLS, LabelParser, canonical_labels
+from ._chunks import (
+    check_values,
+    get_matrix,
+    is_dask,
+    iter_row_chunks,
+    log1p_normalize,
+    looks_like_counts,
+)
+
+if TYPE_CHECKING:
+    from anndata import AnnData
+
+    from .._types import Weighting
+
+logger = logging.getLogger(__name__)
+
+
+class CountsError(ValueError):
+    """Raised when raw counts are given where log-normalized data is expected."""
+
+
+def _accumulate(
+    codes: np.ndarray, chunk: np.ndarray | sp.csr_matrix, n_groups: int, sums: np.ndarray, sq: np.ndarray
+) -> None:
+    keep = codes >= 0
+    if not keep.any():
+        return
+    rows = np.flatnonzero(keep)
+    ind = sp.csr_matrix(
+        (np.ones(rows.size), (codes[rows], rows)), shape=(n_groups, chunk.shape[0])
+    )
+    if sp.issparse(chunk):
+        c = chunk.astype(np.float64)
+        sums += (ind @ c).toarray()
+        c.data **= 2
+        sq += (ind @ c).toarray()
+    else:
+        c = np.asarray(chunk, dtype=np.float64)
+        sums += ind @ c
+        sq += ind @ (c * c)
+
+
+def compute_group_stats(
+    adata: AnnData,
+    *,
+    perturbation_key: str,
+    layer: str | None = None,
+    controls: Iterable[str] = DEFAULT_CONTROLS,
+    separator: str = "+",
+    exclude_labels: Iterable[str] = (),
+    min_cells: int = 50,
+    weighting: Weighting = "label",
+    normalize: str | None = None,
+    target_sum: float = 1e4,
+    allow_counts: bool = False,
+    chunk_size: int = 10_000,
+    progress: bool = True,
+) -> AnnData:
+    """Per-label statistics of a Perturb-seq AnnData in one streaming pass.
+
+    Parameters
+    ----------
+    adata
+        Cells x genes; in memory (dense or sparse), backed (``read_h5ad(..., backed="r")``), or
+        with a Dask array as ``X``/layer.
+    perturbation_key
+        ``adata.obs`` column of perturbation labels (``"A"``, ``"A+B"``, ``"A+ctrl"``, controls).
+    layer
+        Layer to read instead of ``X``.
+    controls
+        Names of control labels (case-insensitive); ``"ctrl"`` is always one.
+    separator
+        Separator of combined targets in a label.
+    exclude_labels
+        Labels that are neither perturbations nor controls (e.g. ``"none_detected"``).
+    min_cells
+        Labels with fewer cells are dropped (the authors use 50).
+    weighting
+        ``"label"``: each cell weighs ``1/|cells with its label|`` (the paper); ``"uniform"``: 1.
+    normalize
+        ``None`` (data already log-normalized) or ``"log1p"``: per cell, scale to ``target_sum``
+        total counts, then ``log1p`` (the authors' preprocessing), applied chunk by chunk.
+    target_sum
+        Total counts per cell for ``normalize="log1p"``.
+    allow_counts
+        Accept values that look like raw counts without normalizing them.
+    chunk_size
+        Cells per chunk; peak memory is O(labels x genes + chunk_size x genes).
+    progress
+        Show a progress bar.
+
+    Returns
+    -------
+    Perturbation-level AnnData: ``obs_names`` canonical labels (control first, named ``"ctrl"``),
+    ``obs["n_cells"]``, ``obs["weight"]``, ``X`` the mean expression (float64), layers
+    ``"weighted_sum"``, ``"sum"``, ``"sum_squares"``; ``var`` copied from ``adata``;
+    ``varp["pertspectra_prior"]`` carried over when present; ``uns["pertspectra_stats"]`` the
+    settings and what was dropped.
+
+    Raises
+    ------
+    KeyError
+        If ``perturbation_key`` or ``layer`` is missing.
+    ValueError
+        On missing labels, no control cells, NaN/inf/negative values, duplicated gene names, or
+        raw counts without ``normalize``/``allow_counts`` (:class:`CountsError`).
+    """
+    from anndata import AnnData
+
+    if perturbation_key not in adata.obs.columns:
+        msg = f"obs column {perturbation_key!r} not found; available: {list(adata.obs.columns)}"
+        raise KeyError(msg)
+    if weighting not in ("label", "uniform"):
+        msg = f"weighting must be 'label' or 'uniform', got {weighting!r}"
+        raise ValueError(msg)
+    if normalize not in (None, "log1p"):
+        msg = f"normalize must be None or 'log1p', got {normalize!r}"
+        raise ValueError(msg)
+    if adata.var_names.has_duplicates:
+        dup = adata.var_names[adata.var_names.duplicated()].unique()[:5].tolist()
+        msg = f"duplicated gene names in var_names (e.g. {dup}); call adata.var_names_make_unique()"
+        raise ValueError(msg)
+
+    parser = LabelParser(separator=separator, controls=tuple(controls))
+    raw = adata.obs[perturbation_key]
+    if isinstance(raw.dtype, pd.CategoricalDtype):
+        raw = raw.cat.remove_unused_categories()
+    labels, summary = canonical_labels(
+        raw.to_numpy(dtype=object), parser=parser, exclude_labels=exclude_labels, min_cells=min_cells
+    )
+    logger.info("%s", summary.describe())
+    codes = labels.cat.codes.to_numpy()
+    groups = list(labels.cat.categories)
+    n_groups, n_genes = len(groups), adata.n_vars
+
+    x = get_matrix(adata, layer)
+    what = f"layer {layer!r}" if layer else "X"
+    sums = np.zeros((n_groups, n_genes))
+    sq = np.zeros((n_groups, n_genes))
+    if is_dask(x):
+        from ._dask import dask_group_sums
+
+        sums, sq, vmax, counts_like = dask_group_sums(
+            x, codes, n_groups, normalize=normalize, target_sum=target_sum
+        )
+        _check_counts(counts_like, vmax, normalize=normalize, allow_counts=allow_counts, what=what)
+    else:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=adata.n_obs, desc="group statistics", unit="cell", disable=not progress)
+        for start, stop, chunk in iter_row_chunks(x, chunk_size):
+            check_values(chunk, start=start, what=what)
+            if start == 0:
+                counts_like, vmax = looks_like_counts(chunk)
+                _check_counts(counts_like, vmax, normalize=normalize, allow_counts=allow_counts, what=what)
+            if normalize == "log1p":
+                chunk = log1p_normalize(chunk, target_sum)
+            _accumulate(codes[start:stop], chunk, n_groups, sums, sq)
+            bar.update(stop - start)
+        bar.close()
+
+    n_cells = summary.n_cells.reindex(groups).to_numpy().astype(np.int64)
+    eta = 1.0 / n_cells if weighting == "label" else np.ones(n_groups)
+    weight = eta * n_cells
+    obs = pd.DataFrame({N_CELLS: n_cells, WEIGHT: weight}, index=pd.Index(groups, name="label"))
+    out = AnnData(
+        X=sums / n_cells[:, None],
+        obs=obs,
+        var=adata.var.copy(),
+        layers={LAYER_WEIGHTED_SUM: sums * eta[:, None], LAYER_SUM: sums, LAYER_SUM_SQUARES: sq},
+    )
+    from .._keys import KEYS
+
+    if KEYS.prior in adata.varp:
+        out.varp[KEYS.prior] = adata.varp[KEYS.prior]
+        if KEYS.prior_info in adata.uns:
+            out.uns[KEYS.prior_info] = adata.uns[KEYS.prior_info]
+    if KEYS.target_types in adata.uns:
+        out.uns[KEYS.target_types] = dict(adata.uns[KEYS.target_types])
+    out.uns[STATS_UNS] = _stats_info(
+        perturbation_key=perturbation_key,
+        layer=layer,
+        parser=parser,
+        exclude_labels=exclude_labels,
+        min_cells=min_cells,
+        weighting=weighting,
+        normalize=normalize,
+        target_sum=target_sum,
+        n_obs=adata.n_obs,
+        summary=summary,
+    )
+    return out
+
+
+def _check_counts(
+    counts_like: bool, vmax: float, *, normalize: str | None, allow_counts: bool, what: str
+) -> None:
+    if normalize == "log1p":
+        if not counts_like and vmax < 30:
+            logger.warning(
+                "%s does not look like raw counts (max %.3g); normalize='log1p' expects counts", what, vmax
+            )
+        return
+    if counts_like and not allow_counts:
+        msg = (
+            f"{what} looks like raw counts (integers up to {vmax:g}) but log-normalized data is "
+            "expected: pass normalize='log1p' (CLI: --normalize log1p) to normalize each cell to "
+            "1e4 counts and log1p, or allow_counts=True to fit the counts as they are"
+        )
+        raise CountsError(msg)
+
+
+def _stats_info(*, parser: LabelParser, summary: Any, exclude_labels: Iterable[str], **kw: Any) -> dict:
+    info = {k: ("" if v is None else v) for k, v in kw.items()}
+    info.update(
+        separator=parser.separator,
+        controls=list(parser.controls),
+        exclude_labels=[str(e) for e in exclude_labels],
+        dropped_labels=[str(k) for k in summary.dropped_small.index],
+        dropped_n_cells=summary.dropped_small.to_numpy().astype(int).tolist(),
+        excluded_n_cells=int(summary.excluded.sum()),
+    )
+    return info
+
+
+def group_labels(stats: AnnData) -> list[str]:
+    """Canonical labels of a perturbation-level AnnData."""
+    return [str(x) for x in stats.obs_names]
