@@ -42,7 +42,7 @@ def test_gene_encoding_rows():
     np.testing.assert_array_equal(design.row("B+A"), [1, 1, 0, 1])
     np.testing.assert_array_equal(design.row("ctrl"), [0, 0, 1, 1])
     np.testing.assert_array_equal(design.row("A+ctrl"), [1, 0, 0, 1])
-    with pytest.raises(KeyError, match="unknown perturbation.*'C'"):
+    with pytest.raises(KeyError, match=r"unknown perturbation.*'C'"):
         design.row("A+C")
 
 

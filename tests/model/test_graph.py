@@ -198,7 +198,7 @@ def test_large_g_runs_blocked() -> None:
     assert w_free.grad is not None
     assert torch.isfinite(w_free.grad).all()
     # the value bounds: every pair contributes -log q in [-log(a + rho), -log(rho)]
-    assert 0 < float(v) < g * (g - 1) * -np.log(RHO)
+    assert 0 < float(v0) < g * (g - 1) * -np.log(RHO)
 
 
 def test_prior_from_scipy_roundtrip() -> None:
@@ -255,3 +255,24 @@ def test_input_validation() -> None:
         graph_nll(W, B.float(), k, RHO, None)
     with pytest.raises(ValueError, match="B must be"):
         graph_nll(W, B[:2, :2], k, RHO, None)
+
+
+def test_prior_dtype_and_plan_cache_are_independent_of_w() -> None:
+    # a float32 prior (binary weights: exact in float32) used with float64 parameters
+    g, L = 70, 5
+    A = _random_prior(g, 0.2, 4, binary=True)
+    prior32 = GraphPrior.from_scipy(A, dtype=torch.float32)
+    prior64 = GraphPrior.from_scipy(A, dtype=torch.float64)
+    params = _params(g, L, seed=9, dtype=torch.float64)
+    for block in (16, 16, 30):  # the second call reuses the cached plan
+        v, grads = _loss_and_grads(
+            lambda W, B, k, block=block: graph_nll(W, B, k, RHO, prior32, block_size=block),
+            *params,
+        )
+        v_ref, refs = _loss_and_grads(
+            lambda W, B, k: graph_nll_dense(W, B, k, RHO, prior64), *params
+        )
+        _assert_close(v, v_ref, rtol=1e-10)
+        for got, want in zip(grads, refs, strict=True):
+            _assert_close(got, want, rtol=1e-10)
+    assert prior32.dtype == torch.float32

@@ -82,7 +82,7 @@ def test_normalize_streaming_matches_function():
 @pytest.mark.parametrize(("bad", "match"), [(np.nan, "NaN or infinite"), (np.inf, "NaN or infinite"), (-1.0, "negative")])
 def test_bad_values(bad, match):
     rng = np.random.default_rng(3)
-    a, _, x = _adata(rng, dense=True)
+    a, _, _ = _adata(rng, dense=True)
     a.X[5, 3] = bad
     with pytest.raises(ValueError, match=match):
         compute_group_stats(a, perturbation_key="p", min_cells=1, progress=False)

@@ -62,6 +62,11 @@ it); the backward only scales the stored gradients. Without gradients only steps
 :math:`R`) run. Cost: about :math:`1.5\, g^2 L` multiply-adds with gradients (half of
 :math:`M` plus two half-products for :math:`V`), :math:`0.5\, g^2 L` without, plus three
 elementwise passes over :math:`g^2/2` entries; memory: two tiles, :math:`V` and the edges.
+
+Precision: tile sums are accumulated in float64 across tiles; in float32 the value and gradients
+agree with a float64 evaluation as well as the naive float32 autograd version does (measured at
+g = 5000, L = 200, 200k edges: relative error of the value 1.6e-8 vs 1.2e-7 naive; of
+the W, B, kappa gradients 1.7e-5, 1.0e-7, 7.8e-8, the same as naive).
 """
 
 from __future__ import annotations
@@ -106,8 +111,10 @@ class GraphPrior:
 
     Notes
     -----
-    Build it with :meth:`from_scipy`, which validates and symmetrises nothing: a matrix that is
-    not symmetric is an error. The constructor only checks shapes and index ranges.
+    Build it with :meth:`from_scipy`, which validates the matrix (it does not symmetrise it: an
+    asymmetric matrix is an error). The constructor only checks shapes and index ranges.
+    :func:`graph_nll` caches a tiling plan of the edges on this object, per block size, device
+    and dtype, so reuse one prior across epochs.
     """
 
     def __init__(
@@ -441,7 +448,8 @@ def _blocked(
                 if diag:
                     r[:, :d].masked_fill_(lower[:h, :d], 0.0)
                 if sl is not None:
-                    r.view(-1).index_add_(0, idx, -(wgt * wgt / pe + wgt / qe))
+                    # unique indices; index_put_ (not index_add_) stays deterministic on CUDA
+                    r.view(-1).index_put_((idx,), -(wgt * wgt / pe + wgt / qe), accumulate=True)
                 sum_r += r.sum().to(torch.float64)
             acc -= torch.log_(q).sum().to(torch.float64)
             if with_grad:
@@ -570,11 +578,10 @@ def graph_nll(
         kappa = kappa.reshape(())
     else:
         kappa = torch.tensor(float(kappa), dtype=W.dtype, device=W.device)
-    if prior is not None:
-        if prior.n_genes != g:
-            msg = f"the prior has {prior.n_genes} genes but W has {g}"
-            raise ValueError(msg)
-        prior = prior.to(W.device, W.dtype)
+    # no conversion of ``prior``: its tiling plan is cached on it per device and dtype
+    if prior is not None and prior.n_genes != g:
+        msg = f"the prior has {prior.n_genes} genes but W has {g}"
+        raise ValueError(msg)
     with torch.no_grad():
         if not torch.allclose(B, B.T, rtol=1e-5, atol=1e-7):
             msg = "B must be symmetric (e.g. 0.5 * (b + b.T))"

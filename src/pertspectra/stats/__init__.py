@@ -1,6 +1,20 @@
-"""Sufficient statistics of a screen: one streaming pass from cells to labels (numpy/scipy only)."""
+"""Sufficient statistics of a screen: one streaming pass from cells to labels (numpy/scipy only).
 
+In memory, backed ``.h5ad`` (chunk by chunk), or Dask arrays (``read_dask`` for ``.zarr`` /
+``.h5ad`` stores, running on any ``dask.distributed`` cluster).
+"""
+
+from ._dask import read_dask
+from ._forecast import forecast_fit, format_forecast
 from ._group import CountsError, compute_group_stats, group_labels
 from ._normalize import normalize_log1p
 
-__all__ = ["CountsError", "compute_group_stats", "group_labels", "normalize_log1p"]
+__all__ = [
+    "CountsError",
+    "compute_group_stats",
+    "forecast_fit",
+    "format_forecast",
+    "group_labels",
+    "normalize_log1p",
+    "read_dask",
+]

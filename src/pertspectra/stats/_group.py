@@ -175,10 +175,13 @@ def compute_group_stats(
     if is_dask(x):
         from ._dask import dask_group_sums
 
-        sums, sq, vmax, counts_like = dask_group_sums(
-            x, codes, n_groups, normalize=normalize, target_sum=target_sum
+        def check_first(counts_like: bool, vmax: float) -> None:
+            _check_counts(counts_like, vmax, normalize=normalize, allow_counts=allow_counts, what=what)
+
+        sums, sq, _, _ = dask_group_sums(
+            x, codes, n_groups, normalize=normalize, target_sum=target_sum, what=what,
+            chunk_size=chunk_size, check_first=check_first,
         )
-        _check_counts(counts_like, vmax, normalize=normalize, allow_counts=allow_counts, what=what)
     else:
         from tqdm.auto import tqdm
 

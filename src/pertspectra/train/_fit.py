@@ -54,11 +54,12 @@ def fit(
     max_epochs: int = 10_000,
     learning_rates: Iterable[float] = PAPER_LEARNING_RATES,
     stopping: Stopping = "relative",
-    tol: float = 1e-4,
-    patience: int = 10,
+    tol: float = 1e-5,
+    patience: int = 50,
     device: DeviceLike = "auto",
     dtype: Dtype = "float32",
     rng: SeedLike = 0,
+    n_init: int = 1,
     progress: bool = True,
     chunk_size: int = 10_000,
     store: bool = True,
@@ -97,6 +98,9 @@ def fit(
         ``"float32"`` or ``"float64"``.
     rng
         Seed or generator; the same seed gives the same result on the CPU.
+    n_init
+        Independent initialisations; the fit with the lowest final objective is kept (the
+        objective is non-convex, so restarts guard against poor local optima).
     progress
         Show progress bars.
     store
@@ -164,9 +168,10 @@ def fit(
 
     dev = resolve_device(device)
     tdtype = torch.float64 if dtype == "float64" else torch.float32
-    seed = int(default_rng(rng).integers(2**62))
-    gen = torch.Generator().manual_seed(seed)
-    module = PertSpectraModule(len(design.columns), len(genes), config, generator=gen, dtype=tdtype).to(dev)
+    if n_init < 1:
+        msg = f"n_init must be >= 1, got {n_init}"
+        raise ValueError(msg)
+    seeds = [int(x) for x in default_rng(rng).integers(2**62, size=n_init)]
     h = torch.as_tensor(design.matrix(labels), dtype=tdtype, device=dev)
     s = torch.as_tensor(np.asarray(stats.layers[LAYER_WEIGHTED_SUM]), dtype=tdtype, device=dev)
     w = torch.as_tensor(stats.obs[WEIGHT].to_numpy(), dtype=tdtype, device=dev)
@@ -176,14 +181,24 @@ def fit(
         "fitting %d labels x %d genes, %d design columns, %d factors on %s (%s)",
         len(labels), len(genes), len(design.columns), n_factors, dev, dtype,
     )
-    hist = run(
-        list(module.parameters()),
-        lambda: pertspectra_loss(module, h, s, w, gprior).total,
-        tconfig,
-        progress=progress,
-    )
+    best = None
+    init_losses = []
+    for seed in seeds:
+        gen = torch.Generator().manual_seed(seed)
+        module = PertSpectraModule(len(design.columns), len(genes), config, generator=gen, dtype=tdtype).to(dev)
+        hist = run(
+            list(module.parameters()),
+            lambda module=module: pertspectra_loss(module, h, s, w, gprior).total,
+            tconfig,
+            progress=progress,
+        )
+        with torch.no_grad():
+            terms = pertspectra_loss(module, h, s, w, gprior)
+        init_losses.append(float(terms.total))
+        if best is None or float(terms.total) < float(best[2].total):
+            best = (seed, module, terms, hist)
+    seed, module, terms, hist = best
     with torch.no_grad():
-        terms = pertspectra_loss(module, h, s, w, gprior)
         values = {
             "P": module.P, "W": module.W, "B": module.B,
             "kappa": module.kappa.reshape(1), "gene_scale": module.gene_scale,
@@ -202,6 +217,8 @@ def fit(
         "device": str(dev),
         "dtype": dtype,
         "seed": seed,
+        "n_init": n_init,
+        "init_final_losses": init_losses,
         "stopping": stopping,
         "tol": tol,
         "patience": patience,

@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 PAPER_LEARNING_RATES: tuple[float, ...] = (1.0, 0.5, 0.1, 0.01, 0.001, 0.0001)
+#: The authors' plateau rule steps the learning rate down every this many non-improving epochs.
+PAPER_COUNTS_PER_STEP = 10
 
 
 @dataclass(frozen=True)
@@ -50,7 +52,7 @@ class TrainConfig:
         Relative improvement over ``patience`` epochs below which the rate steps down
         (``"relative"`` only).
     patience
-        Window of epochs for ``tol`` (``"relative"``), or counts per step (``"paper"``, 10).
+        Window of epochs for ``tol`` (``"relative"`` only; the paper's rule always counts 10).
     weight_decay
         AdamW weight decay.
     """
@@ -58,8 +60,8 @@ class TrainConfig:
     max_epochs: int = 10_000
     learning_rates: tuple[float, ...] = PAPER_LEARNING_RATES
     stopping: Stopping = "relative"
-    tol: float = 1e-4
-    patience: int = 10
+    tol: float = 1e-5
+    patience: int = 50
     weight_decay: float = 0.001
 
     def __post_init__(self) -> None:
@@ -136,7 +138,7 @@ def run(
 
     rates = list(config.learning_rates)
     opt = torch.optim.AdamW(params, lr=rates[0], weight_decay=config.weight_decay)
-    rule = _Relative(config.tol, config.patience) if config.stopping == "relative" else _Paper(config.patience)
+    rule = _Relative(config.tol, config.patience) if config.stopping == "relative" else _Paper(PAPER_COUNTS_PER_STEP)
     hist = History()
     stage = 0
     t0 = time.perf_counter()

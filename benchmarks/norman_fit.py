@@ -1,0 +1,180 @@
+"""A Norman-size fit end to end on the CPU, with the library's defaults.
+
+1. Writes a synthetic Norman-size screen (``benchmarks/_common.py``: 80,000 cells x 5,000 genes,
+   log-normalized-looking values, ~15% non-zero, 240 labels = 105 singles + 134 doubles + ctrl)
+   as a CSR ``.h5ad``, chunk by chunk (never the whole matrix in memory), with a synthetic
+   symmetric prior of 200,000 undirected edges (weights in [0.7, 1]) in
+   ``varp["pertspectra_prior"]``.
+2. In a fresh subprocess (so that its peak RSS is the pipeline's own): opens the file backed,
+   ``compute_group_stats`` (one streaming pass), ``pertspectra.train.fit(stats)`` with defaults
+   (``n_factors=200``, ``stopping="relative"``, ``dtype="float32"``, the prior taken from
+   ``varp``), and ``model.save`` to a model folder.
+
+Prints the time of each stage, epochs, s/epoch, total wall, peak RSS (``VmHWM`` of the child),
+``torch.get_num_threads()`` and the load average before and after. Target (issue): < 10 min on a
+2-core CPU.
+
+Usage::
+
+    python benchmarks/norman_fit.py --quick            # 10k cells x 1k genes, < 1 min
+    python benchmarks/norman_fit.py                    # Norman size
+    python benchmarks/norman_fit.py --max-epochs 200 --threads 1 --dir /scratch --keep
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import SIZES, hwm_bytes, loadavg, make_screen, synthetic_prior  # noqa: E402
+
+KEY = "perturbation"
+MIB = 2**20
+
+
+def write_screen(path: Path, size: dict, seed: int = 0) -> dict:
+    """Write the synthetic screen as a CSR ``.h5ad`` chunk by chunk; return a summary."""
+    import anndata as ad
+    import h5py
+    import pandas as pd
+    import scipy.sparse as sp
+    from anndata.io import sparse_dataset, write_elem
+
+    screen = make_screen(size["n_cells"], size["n_genes"], size["n_single"], size["n_double"], seed=seed)
+    A = synthetic_prior(size["n_genes"], size["n_edges"]).astype(np.float32)
+    obs = pd.DataFrame(
+        {KEY: pd.Categorical.from_codes(screen.codes, categories=screen.labels)},
+        index=pd.Index([f"cell{i}" for i in range(screen.n_cells)]),
+    )
+    var = pd.DataFrame(index=pd.Index(screen.genes))
+    ad.AnnData(obs=obs, var=var, varp={"pertspectra_prior": A}).write_h5ad(path)
+    nnz = 0
+    with h5py.File(path, "a") as f:
+        ds = None
+        for _c0, _codes, x in screen.chunks():
+            c = sp.csr_matrix(x)
+            nnz += c.nnz
+            if ds is None:
+                c.indptr = c.indptr.astype(np.int64)
+                write_elem(f, "X", c)
+                ds = sparse_dataset(f["X"])
+            else:
+                ds.append(c)
+    return {
+        "n_cells": screen.n_cells, "n_genes": screen.n_genes, "n_labels": len(screen.labels),
+        "n_design": int(screen.design.shape[1]), "density": nnz / (screen.n_cells * screen.n_genes),
+        "n_edges": int(sp.triu(A, k=1).nnz), "file_mb": path.stat().st_size / 1e6,
+    }
+
+
+def _child(cfg: dict) -> dict:
+    import anndata as ad
+    import torch
+
+    import pertspectra
+    from pertspectra.stats import compute_group_stats
+    from pertspectra.train import fit
+
+    if cfg["threads"]:
+        torch.set_num_threads(int(cfg["threads"]))
+    t0 = time.perf_counter()
+    adata = ad.read_h5ad(cfg["path"], backed="r")
+    stats = compute_group_stats(adata, perturbation_key=KEY, progress=cfg["progress"])
+    t1 = time.perf_counter()
+    kw = {} if cfg["max_epochs"] is None else {"max_epochs": cfg["max_epochs"]}
+    model = fit(stats, device="cpu", progress=cfg["progress"], **kw)
+    t2 = time.perf_counter()
+    model.save(cfg["out"], overwrite=True)
+    t3 = time.perf_counter()
+    tr = model.training
+    return {
+        "stats_s": t1 - t0, "fit_s": t2 - t1, "save_s": t3 - t2, "total_s": t3 - t0,
+        "epochs": tr["epochs"], "train_s": tr["seconds"], "s_per_epoch": tr["seconds_per_epoch"],
+        "stop_reason": tr["stop_reason"], "lr_steps": tr["lr_steps"],
+        "final_loss": tr["final_loss"], "final_recon": tr["final_recon"], "final_graph": tr["final_graph"],
+        "prior": tr["prior"], "n_labels": tr["n_labels"], "dtype": tr["dtype"],
+        "n_factors": int(model.W.shape[0]), "peak_rss_mib": (hwm_bytes() or 0) / MIB,
+        "threads": torch.get_num_threads(), "torch": torch.__version__, "pertspectra": pertspectra.__version__,
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="10k cells x 1k genes (L stays 200, the default)")
+    ap.add_argument("--max-epochs", type=int, default=None, help="cap on epochs (default: fit's default, 10,000)")
+    ap.add_argument("--threads", type=int, default=0, help="torch.set_num_threads in the child (0: default)")
+    ap.add_argument("--dir", default=None, help="where to write the .h5ad and the model (default: a temp dir)")
+    ap.add_argument("--keep", action="store_true", help="keep the files")
+    ap.add_argument("--progress", action="store_true", help="show progress bars")
+    ap.add_argument("--json", default=None, help="also write the results here")
+    ap.add_argument("--_child", default=None, help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args._child:
+        print(json.dumps(_child(json.loads(args._child))))
+        return
+
+    size = SIZES["small" if args.quick else "norman"]
+    base = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="norman_fit_"))
+    base.mkdir(parents=True, exist_ok=True)
+    path, out = base / "screen.h5ad", base / "model"
+    try:
+        load0 = loadavg()
+        t = time.perf_counter()
+        info = write_screen(path, size)
+        write_s = time.perf_counter() - t
+        print(
+            f"# wrote {path}: {info['n_cells']:,} cells x {info['n_genes']:,} genes, density {info['density']:.3f}, "
+            f"{info['n_labels']} labels ({info['n_design']} design columns), {info['n_edges']:,} prior edges, "
+            f"{info['file_mb']:.0f} MB in {write_s:.1f} s",
+            flush=True,
+        )
+        cfg = {
+            "path": str(path), "out": str(out), "threads": args.threads,
+            "max_epochs": args.max_epochs, "progress": args.progress,
+        }
+        load1 = loadavg()
+        t = time.perf_counter()
+        proc = subprocess.run(
+            [sys.executable, __file__, "--_child", json.dumps(cfg)],
+            stdout=subprocess.PIPE, stderr=None if args.progress else subprocess.PIPE, text=True, check=False,
+        )
+        wall = time.perf_counter() - t
+        if proc.returncode != 0:
+            sys.exit(f"child failed ({proc.returncode}):\n{(proc.stderr or '')[-3000:]}")
+        r = json.loads(proc.stdout.strip().splitlines()[-1])
+        load2 = loadavg()
+        r.update(info, write_s=write_s, child_wall_s=wall, load_start=load0, load_before_fit=load1, load_end=load2)
+        print()
+        print("| cells x genes | labels | L | prior edges | threads | load before -> after | stats pass s | fit s | epochs | s/epoch | save s | total s (stats+fit+save) | peak RSS MiB |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+        print(
+            f"| {r['n_cells']:,} x {r['n_genes']:,} | {r['n_labels']} | {r['n_factors']} | {r['n_edges']:,} | "
+            f"{r['threads']} | {load1} -> {load2} | {r['stats_s']:.1f} | {r['fit_s']:.1f} | {r['epochs']} | "
+            f"{r['s_per_epoch']:.3f} | {r['save_s']:.2f} | {r['total_s']:.1f} | {r['peak_rss_mib']:.0f} |"
+        )
+        print()
+        print(f"# stop: {r['stop_reason']}; lr steps at epochs {r['lr_steps']}")
+        print(f"# final loss {r['final_loss']:.8g} (recon {r['final_recon']:.8g}, graph {r['final_graph']:.8g}); dtype {r['dtype']}")
+        print(f"# prior: {r['prior']}")
+        print(f"# torch {r['torch']}, threads {r['threads']}, {os.cpu_count()} cores; file write {write_s:.1f} s (not in total)")
+        if args.json:
+            Path(args.json).write_text(json.dumps(r, indent=2))
+    finally:
+        if not args.keep:
+            shutil.rmtree(base, ignore_errors=True)
+        else:
+            print(f"# kept {base}")
+
+
+if __name__ == "__main__":
+    main()
