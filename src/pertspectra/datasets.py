@@ -157,7 +157,8 @@ def simulate_screen(
 def _draw_pairs(singles: list[str], n_double: int, gen: np.random.Generator) -> list[tuple[str, str]]:
     pairs = list(itertools.combinations(range(len(singles)), 2))
     chosen = gen.choice(len(pairs), size=n_double, replace=False)
-    return [(singles[pairs[i][0]], singles[pairs[i][1]]) for i in chosen]
+    # canonical order (sorted names), so labels equal pertspectra's canonical labels
+    return [tuple(sorted((singles[pairs[i][0]], singles[pairs[i][1]]))) for i in chosen]
 
 
 def _draw_cells(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import Any, Literal
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,14 @@ class ModelConfig:
         all-zero adjacency (every gene pair a non-edge); ``False`` drops the term entirely.
     weight_decay
         AdamW weight decay on every free parameter.
+    parametrization
+        ``"paper"``: every row of ``P`` positive (``exp``), an unseen combination predicted as
+        ``basal + A + B``. ``"effects"`` (our option, not in the paper): the ``basal`` row
+        positive and the control level, the ``ctrl`` row fixed at zero, each perturbation's row
+        a signed deviation in program space, and the mean clamped at ``floor``; combinations
+        are then additive in effects by construction.
+    floor
+        Lower clamp of ``(h P) W`` under ``parametrization="effects"``.
     """
 
     n_factors: int = 200
@@ -36,8 +44,13 @@ class ModelConfig:
     kappa: float | None = None
     graph: bool = True
     weight_decay: float = 0.001
+    parametrization: Literal["paper", "effects"] = "paper"
+    floor: float = 1e-3
 
     def __post_init__(self) -> None:
+        if self.parametrization not in ("paper", "effects"):
+            msg = f"parametrization must be 'paper' or 'effects', got {self.parametrization!r}"
+            raise ValueError(msg)
         if int(self.n_factors) < 1:
             msg = f"n_factors must be >= 1, got {self.n_factors}"
             raise ValueError(msg)

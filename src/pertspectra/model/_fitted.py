@@ -1,6 +1,7 @@
 """A fitted PertSpectra model: numpy parameters, design and metadata; safetensors + JSON on disk.
 
-The folder holds ``model.safetensors`` with ``P`` (design columns x factors), ``W`` (factors x
+The folder holds ``model.safetensors`` with ``P`` (design columns x factors; positive under the
+paper's parametrization, signed perturbation rows under ``"effects"``), ``W`` (factors x
 genes, columns on the simplex), ``B`` (factors x factors), ``kappa`` (1 element) and
 ``gene_scale`` (genes), and ``model.json`` with ``genes``, ``design_columns``, ``labels``,
 ``config``, ``training`` and ``versions``. Nothing is pickled; loading validates names and shapes.
@@ -114,15 +115,19 @@ class FittedModel:
         """Expected expression of labels made of seen perturbations (labels x genes).
 
         Combinations never observed are predicted from their design row (``basal`` plus the
-        perturbations' rows), as the paper does. Raises ``KeyError`` naming an unseen single
+        perturbations' rows), as the paper does: ``(gene_scale + delta) * (h @ P) @ W`` for the
+        design row ``h`` (with ``(h @ P) @ W`` clamped below at ``config.floor`` under the
+        ``"effects"`` parametrization). Raises ``KeyError`` naming an unseen single
         perturbation, or any unseen label under the ``"label"`` encoding.
         """
         labels = [str(x) for x in labels]
         if not labels:
             msg = "no labels to predict"
             raise ValueError(msg)
-        h = self.design.matrix(labels)
-        mu = (self.gene_scale + self.config.delta) * ((h @ self.P) @ self.W)
+        hpw = (self.design.matrix(labels) @ self.P) @ self.W
+        if self.config.parametrization == "effects":
+            hpw = np.maximum(hpw, self.config.floor)
+        mu = (self.gene_scale + self.config.delta) * hpw
         return pd.DataFrame(mu, index=pd.Index(labels, name="label"), columns=pd.Index(self.genes, name="gene"))
 
     def loadings(self) -> pd.DataFrame:
@@ -219,7 +224,7 @@ class FittedModel:
             f"{len(self.design.columns)} design columns ({self.design.encoding} encoding), "
             f"{len(self.design.labels)} labels",
             f"kappa {float(self.kappa[0]):.4g}, rho {self.config.rho}, lambda {self.config.lam}, "
-            f"graph term {'on' if self.config.graph else 'off'}",
+            f"graph term {'on' if self.config.graph else 'off'}, {self.config.parametrization} parametrization",
         ]
         if t:
             lines.append(

@@ -56,7 +56,10 @@ class PertSpectraModule(nn.Module):
         super().__init__()
         n_factors = int(config.n_factors)
         self.config = config
-        self.p_free = nn.Parameter(torch.randn((n_design, n_factors), generator=generator, dtype=dtype))
+        p0 = torch.randn((n_design, n_factors), generator=generator, dtype=dtype)
+        if config.parametrization == "effects":
+            p0[:-2] *= 0.01  # perturbations start near "no effect"
+        self.p_free = nn.Parameter(p0)
         self.w_free = nn.Parameter(_xavier_uniform((n_factors, n_genes), generator, dtype))
         self.b_free = nn.Parameter(_xavier_uniform((n_factors, n_factors), generator, dtype))
         self.gene_scale_free = nn.Parameter(torch.zeros(n_genes, dtype=dtype))
@@ -68,9 +71,16 @@ class PertSpectraModule(nn.Module):
             self.register_buffer("kappa_free", torch.tensor(math.log(k / (1 - k)), dtype=dtype))
 
     @property
-    def P(self) -> torch.Tensor:
-        """Perturbation loadings, design columns x factors, positive."""
-        return torch.exp(self.p_free)
+    def P(self) -> torch.Tensor:  # noqa: N802
+        """Perturbation loadings, design columns x factors.
+
+        ``"paper"``: all positive. ``"effects"``: perturbation rows signed, the ``ctrl`` row (the
+        second to last design column) zero, the ``basal`` row (the last) positive.
+        """
+        if self.config.parametrization == "paper":
+            return torch.exp(self.p_free)
+        signed = self.p_free[:-2]
+        return torch.cat([signed, torch.zeros_like(self.p_free[-2:-1]), torch.exp(self.p_free[-1:])])
 
     @property
     def W(self) -> torch.Tensor:
@@ -95,4 +105,7 @@ class PertSpectraModule(nn.Module):
 
     def mean(self, design: torch.Tensor) -> torch.Tensor:
         """Expected expression for design rows (rows x genes)."""
-        return (self.gene_scale + self.config.delta) * ((design @ self.P) @ self.W)
+        hpw = (design @ self.P) @ self.W
+        if self.config.parametrization == "effects":
+            hpw = hpw.clamp_min(self.config.floor)
+        return (self.gene_scale + self.config.delta) * hpw

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import scipy.sparse as sp
@@ -14,7 +14,7 @@ from .._utils import default_rng, resolve_device
 from ..design import DEFAULT_CONTROLS, LabelParser, build_design
 from ..model._config import ModelConfig
 from ..model._fitted import FittedModel
-from ._loop import PAPER_LEARNING_RATES, TrainConfig
+from ._loop import EFFECTS_LEARNING_RATES, PAPER_LEARNING_RATES, TrainConfig
 
 if TYPE_CHECKING:
     from anndata import AnnData
@@ -50,9 +50,10 @@ def fit(
     delta: float = 0.001,
     kappa: float | None = None,
     graph: bool = True,
-    weight_decay: float = 0.001,
+    parametrization: Literal["paper", "effects"] = "paper",
+    weight_decay: float | None = None,
     max_epochs: int = 10_000,
-    learning_rates: Iterable[float] = PAPER_LEARNING_RATES,
+    learning_rates: Iterable[float] | None = None,
     stopping: Stopping = "relative",
     tol: float = 1e-5,
     patience: int = 50,
@@ -88,9 +89,16 @@ def fit(
         adjacency, as the authors).
     prior_key
         ``varp`` key of the prior (default ``"pertspectra_prior"``; an explicit key must exist).
-    n_factors, lam, rho, delta, kappa, graph, weight_decay
-        Model hyperparameters (:class:`~pertspectra.model.ModelConfig`).
-    max_epochs, learning_rates, stopping, tol, patience
+    n_factors, lam, rho, delta, kappa, graph, parametrization
+        Model hyperparameters (:class:`~pertspectra.model.ModelConfig`). ``parametrization=
+        "effects"`` makes each perturbation a signed deviation from control, so combinations
+        are additive in effects (not in the paper; see the config's documentation).
+    weight_decay
+        AdamW weight decay; default 0.001 (the authors') for ``"paper"``, 0 for ``"effects"``.
+    learning_rates
+        The stepped schedule; default the authors' ``(1, 0.5, 0.1, 0.01, 0.001, 0.0001)`` for
+        ``"paper"``, ``(0.05, 0.01, 0.001)`` for ``"effects"``.
+    max_epochs, stopping, tol, patience
         Optimisation (:class:`~pertspectra.train.TrainConfig`).
     device
         ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``, ...
@@ -120,8 +128,14 @@ def fit(
     from ..stats import compute_group_stats
     from ._loop import run
 
+    effects = parametrization == "effects"
+    if weight_decay is None:
+        weight_decay = 0.0 if effects else 0.001
+    if learning_rates is None:
+        learning_rates = EFFECTS_LEARNING_RATES if effects else PAPER_LEARNING_RATES
     config = ModelConfig(
-        n_factors=n_factors, lam=lam, rho=rho, delta=delta, kappa=kappa, graph=graph, weight_decay=weight_decay
+        n_factors=n_factors, lam=lam, rho=rho, delta=delta, kappa=kappa, graph=graph, weight_decay=weight_decay,
+        parametrization=parametrization,
     )
     tconfig = TrainConfig(
         max_epochs=max_epochs,

@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 PAPER_LEARNING_RATES: tuple[float, ...] = (1.0, 0.5, 0.1, 0.01, 0.001, 0.0001)
+#: Schedule for the ``"effects"`` parametrization (signed rows; the authors' lr 1 overshoots).
+EFFECTS_LEARNING_RATES: tuple[float, ...] = (0.05, 0.01, 0.001)
 #: The authors' plateau rule steps the learning rate down every this many non-improving epochs.
 PAPER_COUNTS_PER_STEP = 10
 
