@@ -71,7 +71,7 @@ class PertSpectraModule(nn.Module):
             self.register_buffer("kappa_free", torch.tensor(math.log(k / (1 - k)), dtype=dtype))
 
     @property
-    def P(self) -> torch.Tensor:  # noqa: N802
+    def P(self) -> torch.Tensor:
         """Perturbation loadings, design columns x factors.
 
         ``"paper"``: all positive. ``"effects"``: perturbation rows signed, the ``ctrl`` row (the
