@@ -97,3 +97,12 @@ def test_papalexi_end_to_end(shared_data_dir, tmp_path):
     assert "IFNGR2" in model.labels
     res = runner.invoke(app, ["predict", str(tmp_path / "papalexi"), "JAK2+STAT1", "--out", str(tmp_path / "p.csv")])
     assert res.exit_code == 0, res.output
+
+
+def test_effects_option_and_bad_choice(toy_h5ad, tmp_path):
+    res = _fit(toy_h5ad, tmp_path / "e", "--parametrization", "effects", "--no-graph", "--threads", "1")
+    assert res.exit_code == 0, res.output
+    assert "effects parametrization" in runner.invoke(app, ["info", str(tmp_path / "e")]).output
+    res = _fit(toy_h5ad, tmp_path / "x", "--parametrization", "nonsense")
+    assert res.exit_code == 1
+    assert "parametrization must be" in res.output

@@ -61,11 +61,16 @@ def fit(
     encoding: Annotated[str, typer.Option(help="'gene' (one column per gene) or 'label'.")] = "gene",
     prior_key: Annotated[Optional[str], typer.Option(help="varp key of the prior graph (default pertspectra_prior when present).")] = None,  # noqa: UP045
     no_graph: Annotated[bool, typer.Option("--no-graph", help="Drop the graph term entirely.")] = False,
+    parametrization: Annotated[str, typer.Option(help="'paper' or 'effects' (signed perturbation rows; not in the paper).")] = "paper",
+    n_init: Annotated[int, typer.Option(help="Initialisations; the lowest objective is kept.")] = 1,
     factors: Annotated[int, typer.Option(help="Number of factors L.")] = 200,
     lam: Annotated[float, typer.Option(help="Weight of the reconstruction term.")] = 1.0,
     rho: Annotated[float, typer.Option(help="Background non-edge rate.")] = 0.05,
     epochs: Annotated[int, typer.Option(help="Maximum epochs.")] = 10_000,
     stopping: Annotated[str, typer.Option(help="'relative' (default) or 'paper'.")] = "relative",
+    tol: Annotated[float, typer.Option(help="Relative improvement per --patience epochs below which the rate steps down.")] = 1e-5,
+    patience: Annotated[int, typer.Option(help="Window of epochs of the relative stopping rule.")] = 50,
+    threads: Annotated[Optional[int], typer.Option(help="CPU threads for torch (default: torch's choice).")] = None,  # noqa: UP045
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     device: Annotated[str, typer.Option(help="'auto', 'cpu' or 'cuda'.")] = "auto",
     dtype: Annotated[str, typer.Option(help="'float32' or 'float64'.")] = "float32",
@@ -79,6 +84,10 @@ def fit(
     import pertspectra as ps
     from pertspectra.design import DEFAULT_CONTROLS
 
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(max(1, threads))
     try:
         if not data.is_file():
             msg = f"data file {data} not found"
@@ -113,6 +122,10 @@ def fit(
             encoding=encoding,  # type: ignore[arg-type]
             prior_key=prior_key,
             graph=not no_graph,
+            parametrization=parametrization,  # type: ignore[arg-type]
+            n_init=n_init,
+            tol=tol,
+            patience=patience,
             n_factors=factors,
             lam=lam,
             rho=rho,
