@@ -31,9 +31,23 @@ CHUNK = 2000  # cells per generated chunk (fixed: it is part of the definition o
 
 SIZES = {
     # Norman et al. 2019 scale: ~105 single genes, ~130 doubles, controls; 5,000 HVGs
-    "norman": dict(n_cells=80_000, n_genes=5000, n_single=105, n_double=134, n_factors=200, n_edges=200_000),
+    "norman": {
+        "n_cells": 80_000,
+        "n_genes": 5000,
+        "n_single": 105,
+        "n_double": 134,
+        "n_factors": 200,
+        "n_edges": 200_000,
+    },
     # CPU-friendly
-    "small": dict(n_cells=10_000, n_genes=1000, n_single=30, n_double=29, n_factors=50, n_edges=8_000),
+    "small": {
+        "n_cells": 10_000,
+        "n_genes": 1000,
+        "n_single": 30,
+        "n_double": 29,
+        "n_factors": 50,
+        "n_edges": 8_000,
+    },
 }
 
 
@@ -159,7 +173,9 @@ class Screen:
     def counts(self) -> np.ndarray:
         return np.bincount(self.codes, minlength=len(self.labels))
 
-    def chunks(self, start: int = 0, stop: int | None = None) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    def chunks(
+        self, start: int = 0, stop: int | None = None
+    ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
         """Yield ``(first cell, label codes, dense float32 X chunk)`` for chunks in [start, stop)."""
         stop = self.n_cells if stop is None else stop
         g = self.n_genes
@@ -186,7 +202,10 @@ class Screen:
         eta = 1.0 / self.counts[self.codes]
         S = np.zeros((n_lab, self.n_genes))
         for c0, codes, x in self.chunks():
-            ind = sp.csr_matrix((eta[c0 : c0 + codes.size], (codes, np.arange(codes.size))), shape=(n_lab, codes.size))
+            ind = sp.csr_matrix(
+                (eta[c0 : c0 + codes.size], (codes, np.arange(codes.size))),
+                shape=(n_lab, codes.size),
+            )
             S += ind @ x.astype(np.float64)
         w = np.bincount(self.codes, weights=eta, minlength=n_lab)
         return S, w
@@ -212,11 +231,15 @@ def make_screen(
         a, b = sorted(rng.choice(n_single, size=2, replace=False).tolist())
         pairs.add((a, b))
     pair_list = sorted(pairs)
-    labels = ["ctrl", *(genes[t] for t in targets), *(f"{genes[targets[a]]}+{genes[targets[b]]}" for a, b in pair_list)]
+    labels = [
+        "ctrl",
+        *(genes[t] for t in targets),
+        *(f"{genes[targets[a]]}+{genes[targets[b]]}" for a, b in pair_list),
+    ]
     n_lab = len(labels)
 
     # cells: controls get ctrl_frac, the rest evenly (shuffled)
-    n_ctrl = int(round(ctrl_frac * n_cells))
+    n_ctrl = round(ctrl_frac * n_cells)
     rest = n_cells - n_ctrl
     codes = np.concatenate([np.zeros(n_ctrl, np.int64), 1 + np.arange(rest) % (n_lab - 1)])
     codes = rng.permutation(codes)
@@ -259,6 +282,12 @@ def make_screen(
         design[r, a] = design[r, b] = 1
     design[:, -1] = 1
     return Screen(
-        labels=labels, codes=codes, pi=pi, level=level, design=design,
-        design_columns=cols, genes=genes, seed=seed,
+        labels=labels,
+        codes=codes,
+        pi=pi,
+        level=level,
+        design=design,
+        design_columns=cols,
+        genes=genes,
+        seed=seed,
     )

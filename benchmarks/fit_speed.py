@@ -49,7 +49,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import SIZES, PeakRSS, hwm_bytes, loadavg, make_screen, synthetic_prior  # noqa: E402
+from _common import SIZES, PeakRSS, hwm_bytes, loadavg, make_screen, synthetic_prior
 
 CASES = ("ours", "percell-authors", "percell-resident")
 MIB = 2**20
@@ -81,7 +81,11 @@ def _worker(cfg: dict) -> dict:
     A = synthetic_prior(size["n_genes"], size["n_edges"])
     config = ModelConfig(n_factors=size["n_factors"])
     module = PertSpectraModule(
-        screen.design.shape[1], screen.n_genes, config, generator=torch.Generator().manual_seed(0), dtype=dt
+        screen.design.shape[1],
+        screen.n_genes,
+        config,
+        generator=torch.Generator().manual_seed(0),
+        dtype=dt,
     ).to(dev)
     prior = GraphPrior.from_scipy(A, dtype=dt, device=dev)
 
@@ -178,7 +182,9 @@ def _worker(cfg: dict) -> dict:
 def _run(cfg: dict) -> dict:
     proc = subprocess.run(
         [sys.executable, __file__, "--_worker", json.dumps(cfg)],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if proc.returncode != 0:
         return {**cfg, "error": (proc.stderr or proc.stdout)[-2000:]}
@@ -192,12 +198,16 @@ def _fmt_mem(r: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--quick", action="store_true", help="small size only (< 1 min on 2 cores)")
     ap.add_argument("--sizes", default=None, help="comma list of: " + ", ".join(SIZES))
     ap.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     ap.add_argument("--dtype", default="float32", choices=("float32", "float64"))
-    ap.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: torch default)")
+    ap.add_argument(
+        "--threads", type=int, default=0, help="torch.set_num_threads (0: torch default)"
+    )
     ap.add_argument("--cases", default=",".join(CASES))
     ap.add_argument("--epochs", type=int, default=0, help="timed epochs (0: per-case default)")
     ap.add_argument("--json", default=None, help="also write the raw results here")
@@ -213,7 +223,9 @@ def main(argv: list[str] | None = None) -> None:
 
         if not torch.cuda.is_available():
             ap.error("--device cuda: no CUDA device visible to torch")
-    sizes = ["small"] if args.quick else (args.sizes.split(",") if args.sizes else ["small", "norman"])
+    sizes = (
+        ["small"] if args.quick else (args.sizes.split(",") if args.sizes else ["small", "norman"])
+    )
     cases = args.cases.split(",")
     import torch
 
@@ -228,8 +240,13 @@ def main(argv: list[str] | None = None) -> None:
         for case in cases:
             warm, timed = _epochs(size, case, args.device)
             cfg = {
-                "size": size, "case": case, "device": args.device, "dtype": args.dtype,
-                "threads": args.threads, "warmup": warm, "epochs": args.epochs or timed,
+                "size": size,
+                "case": case,
+                "device": args.device,
+                "dtype": args.dtype,
+                "threads": args.threads,
+                "warmup": warm,
+                "epochs": args.epochs or timed,
             }
             load0 = loadavg()
             r = _run(cfg)
@@ -246,7 +263,9 @@ def main(argv: list[str] | None = None) -> None:
 
     mem_head = "peak GPU MiB" if args.device == "cuda" else "peak RSS MiB loop/process"
     print()
-    print(f"| size | cells x genes | labels | L | edges | case | ms/epoch | cpu ms/epoch | epochs (warm+timed) | {mem_head} |")
+    print(
+        f"| size | cells x genes | labels | L | edges | case | ms/epoch | cpu ms/epoch | epochs (warm+timed) | {mem_head} |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         if "error" in r:
@@ -258,7 +277,9 @@ def main(argv: list[str] | None = None) -> None:
             f"{r['warmup']}+{r['epochs']} | {_fmt_mem(r)} |"
         )
     print()
-    print("| size | per-cell way | ms/epoch ratio (per-cell / ours) | cpu-time ratio | memory ratio | rel. diff of initial loss (total / recon / graph) |")
+    print(
+        "| size | per-cell way | ms/epoch ratio (per-cell / ours) | cpu-time ratio | memory ratio | rel. diff of initial loss (total / recon / graph) |"
+    )
     print("|---|---|---|---|---|---|")
     for size in sizes:
         by = {r["case"]: r for r in results if r["size"] == size and "error" not in r}
@@ -270,7 +291,10 @@ def main(argv: list[str] | None = None) -> None:
             if r is None:
                 continue
             key = "cuda_peak_mib" if "cuda_peak_mib" in r else "rss_loop_peak_mib"
-            rel = [abs(a - b) / max(abs(b), 1e-300) for a, b in zip(ours["loss0"], r["loss0"], strict=True)]
+            rel = [
+                abs(a - b) / max(abs(b), 1e-300)
+                for a, b in zip(ours["loss0"], r["loss0"], strict=True)
+            ]
             print(
                 f"| {size} | {case} | {r['ms'] / ours['ms']:.1f}x | {r['cpu_ms'] / ours['cpu_ms']:.1f}x | "
                 f"{r[key] / ours[key]:.1f}x | {rel[0]:.1e} / {rel[1]:.1e} / {rel[2]:.1e} |"
@@ -285,7 +309,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     for r in results:
         if "loss0" in r:
-            print(f"# initial loss {r['size']}/{r['case']}: total {r['loss0'][0]:.10g} recon {r['loss0'][1]:.10g} graph {r['loss0'][2]:.10g}")
+            print(
+                f"# initial loss {r['size']}/{r['case']}: total {r['loss0'][0]:.10g} recon {r['loss0'][1]:.10g} graph {r['loss0'][2]:.10g}"
+            )
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
 

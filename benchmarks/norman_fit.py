@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import SIZES, hwm_bytes, loadavg, make_screen, synthetic_prior  # noqa: E402
+from _common import SIZES, hwm_bytes, loadavg, make_screen, synthetic_prior
 
 KEY = "perturbation"
 MIB = 2**20
@@ -50,7 +50,9 @@ def write_screen(path: Path, size: dict, seed: int = 0) -> dict:
     import scipy.sparse as sp
     from anndata.io import sparse_dataset, write_elem
 
-    screen = make_screen(size["n_cells"], size["n_genes"], size["n_single"], size["n_double"], seed=seed)
+    screen = make_screen(
+        size["n_cells"], size["n_genes"], size["n_single"], size["n_double"], seed=seed
+    )
     A = synthetic_prior(size["n_genes"], size["n_edges"]).astype(np.float32)
     obs = pd.DataFrame(
         {KEY: pd.Categorical.from_codes(screen.codes, categories=screen.labels)},
@@ -71,9 +73,13 @@ def write_screen(path: Path, size: dict, seed: int = 0) -> dict:
             else:
                 ds.append(c)
     return {
-        "n_cells": screen.n_cells, "n_genes": screen.n_genes, "n_labels": len(screen.labels),
-        "n_design": int(screen.design.shape[1]), "density": nnz / (screen.n_cells * screen.n_genes),
-        "n_edges": int(sp.triu(A, k=1).nnz), "file_mb": path.stat().st_size / 1e6,
+        "n_cells": screen.n_cells,
+        "n_genes": screen.n_genes,
+        "n_labels": len(screen.labels),
+        "n_design": int(screen.design.shape[1]),
+        "density": nnz / (screen.n_cells * screen.n_genes),
+        "n_edges": int(sp.triu(A, k=1).nnz),
+        "file_mb": path.stat().st_size / 1e6,
     }
 
 
@@ -98,22 +104,48 @@ def _child(cfg: dict) -> dict:
     t3 = time.perf_counter()
     tr = model.training
     return {
-        "stats_s": t1 - t0, "fit_s": t2 - t1, "save_s": t3 - t2, "total_s": t3 - t0,
-        "epochs": tr["epochs"], "train_s": tr["seconds"], "s_per_epoch": tr["seconds_per_epoch"],
-        "stop_reason": tr["stop_reason"], "lr_steps": tr["lr_steps"],
-        "final_loss": tr["final_loss"], "final_recon": tr["final_recon"], "final_graph": tr["final_graph"],
-        "prior": tr["prior"], "n_labels": tr["n_labels"], "dtype": tr["dtype"],
-        "n_factors": int(model.W.shape[0]), "peak_rss_mib": (hwm_bytes() or 0) / MIB,
-        "threads": torch.get_num_threads(), "torch": torch.__version__, "pertspectra": pertspectra.__version__,
+        "stats_s": t1 - t0,
+        "fit_s": t2 - t1,
+        "save_s": t3 - t2,
+        "total_s": t3 - t0,
+        "epochs": tr["epochs"],
+        "train_s": tr["seconds"],
+        "s_per_epoch": tr["seconds_per_epoch"],
+        "stop_reason": tr["stop_reason"],
+        "lr_steps": tr["lr_steps"],
+        "final_loss": tr["final_loss"],
+        "final_recon": tr["final_recon"],
+        "final_graph": tr["final_graph"],
+        "prior": tr["prior"],
+        "n_labels": tr["n_labels"],
+        "dtype": tr["dtype"],
+        "n_factors": int(model.W.shape[0]),
+        "peak_rss_mib": (hwm_bytes() or 0) / MIB,
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "pertspectra": pertspectra.__version__,
     }
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="10k cells x 1k genes (L stays 200, the default)")
-    ap.add_argument("--max-epochs", type=int, default=None, help="cap on epochs (default: fit's default, 10,000)")
-    ap.add_argument("--threads", type=int, default=0, help="torch.set_num_threads in the child (0: default)")
-    ap.add_argument("--dir", default=None, help="where to write the .h5ad and the model (default: a temp dir)")
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--quick", action="store_true", help="10k cells x 1k genes (L stays 200, the default)"
+    )
+    ap.add_argument(
+        "--max-epochs",
+        type=int,
+        default=None,
+        help="cap on epochs (default: fit's default, 10,000)",
+    )
+    ap.add_argument(
+        "--threads", type=int, default=0, help="torch.set_num_threads in the child (0: default)"
+    )
+    ap.add_argument(
+        "--dir", default=None, help="where to write the .h5ad and the model (default: a temp dir)"
+    )
     ap.add_argument("--keep", action="store_true", help="keep the files")
     ap.add_argument("--progress", action="store_true", help="show progress bars")
     ap.add_argument("--json", default=None, help="also write the results here")
@@ -139,23 +171,38 @@ def main(argv: list[str] | None = None) -> None:
             flush=True,
         )
         cfg = {
-            "path": str(path), "out": str(out), "threads": args.threads,
-            "max_epochs": args.max_epochs, "progress": args.progress,
+            "path": str(path),
+            "out": str(out),
+            "threads": args.threads,
+            "max_epochs": args.max_epochs,
+            "progress": args.progress,
         }
         load1 = loadavg()
         t = time.perf_counter()
         proc = subprocess.run(
             [sys.executable, __file__, "--_child", json.dumps(cfg)],
-            stdout=subprocess.PIPE, stderr=None if args.progress else subprocess.PIPE, text=True, check=False,
+            stdout=subprocess.PIPE,
+            stderr=None if args.progress else subprocess.PIPE,
+            text=True,
+            check=False,
         )
         wall = time.perf_counter() - t
         if proc.returncode != 0:
             sys.exit(f"child failed ({proc.returncode}):\n{(proc.stderr or '')[-3000:]}")
         r = json.loads(proc.stdout.strip().splitlines()[-1])
         load2 = loadavg()
-        r.update(info, write_s=write_s, child_wall_s=wall, load_start=load0, load_before_fit=load1, load_end=load2)
+        r.update(
+            info,
+            write_s=write_s,
+            child_wall_s=wall,
+            load_start=load0,
+            load_before_fit=load1,
+            load_end=load2,
+        )
         print()
-        print("| cells x genes | labels | L | prior edges | threads | load before -> after | stats pass s | fit s | epochs | s/epoch | save s | total s (stats+fit+save) | peak RSS MiB |")
+        print(
+            "| cells x genes | labels | L | prior edges | threads | load before -> after | stats pass s | fit s | epochs | s/epoch | save s | total s (stats+fit+save) | peak RSS MiB |"
+        )
         print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         print(
             f"| {r['n_cells']:,} x {r['n_genes']:,} | {r['n_labels']} | {r['n_factors']} | {r['n_edges']:,} | "
@@ -164,9 +211,13 @@ def main(argv: list[str] | None = None) -> None:
         )
         print()
         print(f"# stop: {r['stop_reason']}; lr steps at epochs {r['lr_steps']}")
-        print(f"# final loss {r['final_loss']:.8g} (recon {r['final_recon']:.8g}, graph {r['final_graph']:.8g}); dtype {r['dtype']}")
+        print(
+            f"# final loss {r['final_loss']:.8g} (recon {r['final_recon']:.8g}, graph {r['final_graph']:.8g}); dtype {r['dtype']}"
+        )
         print(f"# prior: {r['prior']}")
-        print(f"# torch {r['torch']}, threads {r['threads']}, {os.cpu_count()} cores; file write {write_s:.1f} s (not in total)")
+        print(
+            f"# torch {r['torch']}, threads {r['threads']}, {os.cpu_count()} cores; file write {write_s:.1f} s (not in total)"
+        )
         if args.json:
             Path(args.json).write_text(json.dumps(r, indent=2))
     finally:
