@@ -20,84 +20,13 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
 
-
-def _rss_bytes() -> int:
-    with open("/proc/self/statm") as fh:
-        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-def _hwm_bytes() -> int | None:
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        return None
-    return None
-
-
-class _PeakRSS:
-    """Peak RSS during a block: kernel high-water mark if resettable, else a 1 ms sampler."""
-
-    def __enter__(self) -> _PeakRSS:
-        self.start = _rss_bytes()
-        self.peak = self.start
-        try:
-            with open("/proc/self/clear_refs", "w") as fh:
-                fh.write("5")
-            self.kernel = _hwm_bytes() is not None
-        except OSError:
-            self.kernel = False
-        self._stop = threading.Event()
-        if not self.kernel:
-            self._thread = threading.Thread(target=self._sample, daemon=True)
-            self._thread.start()
-        return self
-
-    def _sample(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, _rss_bytes())
-            time.sleep(0.001)
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        if self.kernel:
-            self.peak = max(self.peak, _hwm_bytes() or 0)
-        else:
-            self._thread.join()
-
-    @property
-    def delta(self) -> int:
-        return self.peak - self.start
-
-
-def _synthetic_prior(g: int, n_edges: int, seed: int):
-    import scipy.sparse as sp
-
-    rng = np.random.default_rng(seed)
-    n_pairs = g * (g - 1) // 2
-    n_edges = min(n_edges, n_pairs)
-    # distinct upper-triangle pairs, drawn by linear index
-    lin = np.unique(rng.integers(0, n_pairs, size=int(n_edges * 1.05) + 10))
-    lin = rng.permutation(lin)[:n_edges]
-    # invert lin = j*g - j*(j+1)/2 + (k - j - 1)
-    j = (g - 0.5 - np.sqrt((g - 0.5) ** 2 - 2.0 * lin)).astype(np.int64)
-    j = np.clip(j, 0, g - 2)
-    start = j * g - j * (j + 1) // 2
-    over = lin < start
-    j[over] -= 1
-    start = j * g - j * (j + 1) // 2
-    k = lin - start + j + 1
-    w = rng.uniform(0.7, 1.0, size=lin.size)
-    upper = sp.coo_array((w, (j, k)), shape=(g, g))
-    return (upper + upper.T).tocsr()
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import PeakRSS, synthetic_prior
 
 
 def _worker(cfg: dict) -> dict:
@@ -110,7 +39,7 @@ def _worker(cfg: dict) -> dict:
     dev = torch.device(cfg["device"])
     dtype = getattr(torch, cfg["dtype"])
     g, L = cfg["g"], cfg["L"]
-    A = _synthetic_prior(g, cfg["edges"], seed=0)
+    A = synthetic_prior(g, cfg["edges"], seed=0)
     prior = GraphPrior.from_scipy(A, dtype=dtype, device=dev)
     gen = torch.Generator().manual_seed(0)
     w_free = (torch.randn((L, g), generator=gen, dtype=torch.float64) * 0.5).to(dev, dtype)
@@ -146,9 +75,9 @@ def _worker(cfg: dict) -> dict:
         sync()
         peak = torch.cuda.max_memory_allocated() - base
     else:
-        with _PeakRSS() as mon:
+        with PeakRSS() as mon:
             value = step()
-        peak = mon.delta
+        peak = mon.peak - mon.start
     times, cpu = [], []
     for _ in range(cfg["repeats"]):
         sync()

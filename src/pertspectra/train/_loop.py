@@ -159,6 +159,11 @@ def run(
             bar.update(1)
             if hist.epochs % 20 == 0:
                 bar.set_postfix(loss=f"{value:.6g}", lr=rates[stage])
+            if hist.epochs % 500 == 0:
+                logger.info(
+                    "epoch %d: loss %.8g, lr %g, %.3f s/epoch",
+                    hist.epochs, value, rates[stage], (time.perf_counter() - t0) / hist.epochs,
+                )
             if rule.step_down(hist.loss):
                 stage += 1
                 hist.lr_steps.append(hist.epochs)
