@@ -42,7 +42,28 @@ KEY = "perturbation"
 MIB = 2**20
 
 
-def write_screen(path: Path, size: dict, seed: int = 0) -> dict:
+def string_prior(path: Path, n_genes: int, min_score: float = 0.7):
+    """A prior with real structure: STRING among its ``n_genes`` best-connected genes.
+
+    Returns ``(gene names, symmetric CSR adjacency with STRING weights)``. The synthetic screen's
+    genes are renamed to these names; the data and the prior are unrelated, as with the random
+    prior, but the graph has STRING's modular shape (complexes, pathways) instead of none.
+    """
+    import pandas as pd
+
+    from pertspectra.priors import prior_matrix, read_string
+
+    edges = read_string(path, min_score=min_score)
+    degree = pd.concat([edges["source"], edges["target"]]).value_counts(sort=True)
+    if len(degree) < n_genes:
+        sys.exit(f"{path}: only {len(degree)} genes have an edge >= {min_score}; need {n_genes}")
+    genes = sorted(degree.index[:n_genes])
+    return genes, prior_matrix(edges, genes)
+
+
+def write_screen(
+    path: Path, size: dict, seed: int = 0, prior: str = "random", string: Path | None = None
+) -> dict:
     """Write the synthetic screen as a CSR ``.h5ad`` chunk by chunk; return a summary."""
     import anndata as ad
     import h5py
@@ -53,12 +74,19 @@ def write_screen(path: Path, size: dict, seed: int = 0) -> dict:
     screen = make_screen(
         size["n_cells"], size["n_genes"], size["n_single"], size["n_double"], seed=seed
     )
-    A = synthetic_prior(size["n_genes"], size["n_edges"]).astype(np.float32)
+    genes, labels = screen.genes, screen.labels
+    if prior == "string":
+        genes, A = string_prior(string, size["n_genes"])
+        A = A.astype(np.float32)
+        rename = dict(zip(screen.genes, genes, strict=True))
+        labels = ["+".join(rename.get(t, t) for t in lab.split("+")) for lab in labels]
+    else:
+        A = synthetic_prior(size["n_genes"], size["n_edges"]).astype(np.float32)
     obs = pd.DataFrame(
-        {KEY: pd.Categorical.from_codes(screen.codes, categories=screen.labels)},
+        {KEY: pd.Categorical.from_codes(screen.codes, categories=labels)},
         index=pd.Index([f"cell{i}" for i in range(screen.n_cells)]),
     )
-    var = pd.DataFrame(index=pd.Index(screen.genes))
+    var = pd.DataFrame(index=pd.Index(genes))
     ad.AnnData(obs=obs, var=var, varp={"pertspectra_prior": A}).write_h5ad(path)
     nnz = 0
     with h5py.File(path, "a") as f:
@@ -98,6 +126,7 @@ def _child(cfg: dict) -> dict:
     stats = compute_group_stats(adata, perturbation_key=KEY, progress=cfg["progress"])
     t1 = time.perf_counter()
     kw = {} if cfg["max_epochs"] is None else {"max_epochs": cfg["max_epochs"]}
+    kw.update({k: cfg[k] for k in ("stopping", "tol", "patience") if cfg.get(k) is not None})
     model = fit(stats, device="cpu", progress=cfg["progress"], **kw)
     t2 = time.perf_counter()
     model.save(cfg["out"], overwrite=True)
@@ -112,6 +141,9 @@ def _child(cfg: dict) -> dict:
         "train_s": tr["seconds"],
         "s_per_epoch": tr["seconds_per_epoch"],
         "stop_reason": tr["stop_reason"],
+        "stopping": cfg.get("stopping") or "default",
+        "tol": cfg.get("tol"),
+        "patience": cfg.get("patience"),
         "lr_steps": tr["lr_steps"],
         "final_loss": tr["final_loss"],
         "final_recon": tr["final_recon"],
@@ -141,6 +173,25 @@ def main(argv: list[str] | None = None) -> None:
         help="cap on epochs (default: fit's default, 10,000)",
     )
     ap.add_argument(
+        "--stopping", choices=["relative", "paper"], default=None, help="default: fit's default"
+    )
+    ap.add_argument(
+        "--prior",
+        choices=["random", "string"],
+        default="random",
+        help="random: uniform random edges (no structure); string: STRING among its best-connected "
+        "genes (real structure; needs --string)",
+    )
+    ap.add_argument(
+        "--string",
+        type=Path,
+        default=Path(__file__).resolve().parents[2]
+        / "shared/data/knowledge/string_v12_human_physical_functional.tsv.gz",
+        help="STRING table for --prior string (default: ../shared/data/knowledge/...)",
+    )
+    ap.add_argument("--tol", type=float, default=None, help="default: fit's default")
+    ap.add_argument("--patience", type=int, default=None, help="default: fit's default")
+    ap.add_argument(
         "--threads", type=int, default=0, help="torch.set_num_threads in the child (0: default)"
     )
     ap.add_argument(
@@ -162,7 +213,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         load0 = loadavg()
         t = time.perf_counter()
-        info = write_screen(path, size)
+        info = write_screen(path, size, prior=args.prior, string=args.string)
         write_s = time.perf_counter() - t
         print(
             f"# wrote {path}: {info['n_cells']:,} cells x {info['n_genes']:,} genes, density {info['density']:.3f}, "
@@ -175,6 +226,9 @@ def main(argv: list[str] | None = None) -> None:
             "out": str(out),
             "threads": args.threads,
             "max_epochs": args.max_epochs,
+            "stopping": args.stopping,
+            "tol": args.tol,
+            "patience": args.patience,
             "progress": args.progress,
         }
         load1 = loadavg()
@@ -210,7 +264,10 @@ def main(argv: list[str] | None = None) -> None:
             f"{r['s_per_epoch']:.3f} | {r['save_s']:.2f} | {r['total_s']:.1f} | {r['peak_rss_mib']:.0f} |"
         )
         print()
-        print(f"# stop: {r['stop_reason']}; lr steps at epochs {r['lr_steps']}")
+        print(
+            f"# stopping {r['stopping']} (tol {r['tol'] or 'default'}, patience {r['patience'] or 'default'}): "
+            f"{r['stop_reason']}; lr steps at epochs {r['lr_steps']}"
+        )
         print(
             f"# final loss {r['final_loss']:.8g} (recon {r['final_recon']:.8g}, graph {r['final_graph']:.8g}); dtype {r['dtype']}"
         )

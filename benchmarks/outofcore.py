@@ -155,7 +155,12 @@ def _child_stats(path: str, chunk_size: int) -> None:
     t0 = time.perf_counter()
     adata = ad.read_h5ad(path, backed="r")
     stats = compute_group_stats(
-        adata, perturbation_key=KEY, normalize="log1p", min_cells=1, chunk_size=chunk_size, progress=False
+        adata,
+        perturbation_key=KEY,
+        normalize="log1p",
+        min_cells=1,
+        chunk_size=chunk_size,
+        progress=False,
     )
     sec = time.perf_counter() - t0
     print(
@@ -172,14 +177,18 @@ def _child_stats(path: str, chunk_size: int) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--quick", action="store_true", help="20k and 50k cells (< 1 min)")
     ap.add_argument("--cells", type=str, default=None, help="comma-separated cell counts")
     ap.add_argument("--genes", type=int, default=5000)
     ap.add_argument("--density", type=float, default=0.05)
     ap.add_argument("--labels", type=int, default=2000)
     ap.add_argument("--chunk-size", type=int, default=10_000, help="cells per chunk of the pass")
-    ap.add_argument("--dir", type=str, default=None, help="where to write the files (default: a temp dir)")
+    ap.add_argument(
+        "--dir", type=str, default=None, help="where to write the files (default: a temp dir)"
+    )
     ap.add_argument("--keep", action="store_true", help="keep the written files")
     ap.add_argument("--_child", type=str, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -217,7 +226,9 @@ def main() -> None:
         for n in cells:
             path = workdir / f"synthetic_{n}.h5ad"
             t0 = time.perf_counter()
-            write_synthetic_h5ad(path, n, n_genes=args.genes, density=args.density, n_labels=args.labels)
+            write_synthetic_h5ad(
+                path, n, n_genes=args.genes, density=args.density, n_labels=args.labels
+            )
             t_write = time.perf_counter() - t0
             size = path.stat().st_size
             t_raw = raw_read_seconds(path)

@@ -65,15 +65,26 @@ def main() -> None:
         for n_factors in args.factors if not args.quick else [20]:
             for stopping in ("relative", "paper"):
                 t0 = time.perf_counter()
-                model = ps.train.fit(train, n_factors=n_factors, stopping=stopping, rng=args.seed, progress=False)
+                model = ps.train.fit(
+                    train, n_factors=n_factors, stopping=stopping, rng=args.seed, progress=False
+                )
                 met = prediction_metrics(model.predict(observed.index), observed, ctrl).mean()
-                rows.append({
-                    "problem": name, "factors": n_factors, "stopping": stopping,
-                    "epochs": model.training["epochs"], "seconds": round(time.perf_counter() - t0, 1),
-                    "final_loss": round(model.training["final_loss"], 2),
-                    "pearson_delta": round(met["pearson_delta"], 4), "mse": round(met["mse"], 5),
-                })
-                print(pd.DataFrame(rows[-1:]).to_string(index=False, header=len(rows) == 1), flush=True)
+                rows.append(
+                    {
+                        "problem": name,
+                        "factors": n_factors,
+                        "stopping": stopping,
+                        "epochs": model.training["epochs"],
+                        "seconds": round(time.perf_counter() - t0, 1),
+                        "final_loss": round(model.training["final_loss"], 2),
+                        "pearson_delta": round(met["pearson_delta"], 4),
+                        "mse": round(met["mse"], 5),
+                    }
+                )
+                print(
+                    pd.DataFrame(rows[-1:]).to_string(index=False, header=len(rows) == 1),
+                    flush=True,
+                )
     table = pd.DataFrame(rows)
     print("\n" + table.to_string(index=False))
 

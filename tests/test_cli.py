@@ -21,8 +21,20 @@ def toy_h5ad(tmp_path_factory, toy_adata):
 def _fit(path, out, *extra):
     return runner.invoke(
         app,
-        ["fit", str(path), "--perturbation-key", "perturbation", "--factors", "4", "--epochs", "40",
-         "--no-progress", "--out", str(out), *extra],
+        [
+            "fit",
+            str(path),
+            "--perturbation-key",
+            "perturbation",
+            "--factors",
+            "4",
+            "--epochs",
+            "40",
+            "--no-progress",
+            "--out",
+            str(out),
+            *extra,
+        ],
     )
 
 
@@ -31,12 +43,16 @@ def test_fit_predict_info(toy_h5ad, tmp_path):
     assert res.exit_code == 0, res.output
     assert "model written to" in res.output
     model = load_model(tmp_path / "model")
-    res = runner.invoke(app, ["predict", str(tmp_path / "model"), "G0+G3", "G2", "--out", str(tmp_path / "p.csv")])
+    res = runner.invoke(
+        app, ["predict", str(tmp_path / "model"), "G0+G3", "G2", "--out", str(tmp_path / "p.csv")]
+    )
     assert res.exit_code == 0, res.output
     pred = pd.read_csv(tmp_path / "p.csv", index_col=0)
     assert list(pred.index) == ["G0+G3", "G2"]
     assert list(pred.columns) == model.genes
-    np.testing.assert_allclose(pred.to_numpy(), model.predict(["G0+G3", "G2"]).to_numpy(), rtol=1e-12)
+    np.testing.assert_allclose(
+        pred.to_numpy(), model.predict(["G0+G3", "G2"]).to_numpy(), rtol=1e-12
+    )
     res = runner.invoke(app, ["info", str(tmp_path / "model")])
     assert res.exit_code == 0
     assert "4 factors" in res.output
@@ -51,7 +67,9 @@ def test_user_errors_are_one_line(toy_h5ad, tmp_path):
     assert res.exit_code == 1
     assert "not found" in res.output
     assert _fit(toy_h5ad, tmp_path / "m").exit_code == 0
-    res = runner.invoke(app, ["predict", str(tmp_path / "m"), "G0+UNKNOWN", "--out", str(tmp_path / "p.csv")])
+    res = runner.invoke(
+        app, ["predict", str(tmp_path / "m"), "G0+UNKNOWN", "--out", str(tmp_path / "p.csv")]
+    )
     assert res.exit_code == 1
     assert "UNKNOWN" in res.output
     assert not (tmp_path / "p.csv").exists()
@@ -86,8 +104,21 @@ def test_papalexi_end_to_end(shared_data_dir, tmp_path):
     path = shared_data_dir / "screens" / "papalexi2021_thp1_eccite_299genes.h5ad"
     res = runner.invoke(
         app,
-        ["fit", str(path), "--perturbation-key", "target", "--normalize", "log1p", "--factors", "10",
-         "--epochs", "60", "--no-progress", "--out", str(tmp_path / "papalexi")],
+        [
+            "fit",
+            str(path),
+            "--perturbation-key",
+            "target",
+            "--normalize",
+            "log1p",
+            "--factors",
+            "10",
+            "--epochs",
+            "60",
+            "--no-progress",
+            "--out",
+            str(tmp_path / "papalexi"),
+        ],
     )
     assert res.exit_code == 0, res.output
     assert "dropped 1 label(s) below 50 cells: SPI1" in res.output
@@ -95,12 +126,16 @@ def test_papalexi_end_to_end(shared_data_dir, tmp_path):
     assert len(model.genes) == 299
     assert "ctrl" in model.labels
     assert "IFNGR2" in model.labels
-    res = runner.invoke(app, ["predict", str(tmp_path / "papalexi"), "JAK2+STAT1", "--out", str(tmp_path / "p.csv")])
+    res = runner.invoke(
+        app, ["predict", str(tmp_path / "papalexi"), "JAK2+STAT1", "--out", str(tmp_path / "p.csv")]
+    )
     assert res.exit_code == 0, res.output
 
 
 def test_effects_option_and_bad_choice(toy_h5ad, tmp_path):
-    res = _fit(toy_h5ad, tmp_path / "e", "--parametrization", "effects", "--no-graph", "--threads", "1")
+    res = _fit(
+        toy_h5ad, tmp_path / "e", "--parametrization", "effects", "--no-graph", "--threads", "1"
+    )
     assert res.exit_code == 0, res.output
     assert "effects parametrization" in runner.invoke(app, ["info", str(tmp_path / "e")]).output
     res = _fit(toy_h5ad, tmp_path / "x", "--parametrization", "nonsense")

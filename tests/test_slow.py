@@ -16,11 +16,17 @@ def test_simulated_screen_default_sizes():
     train_stats = stats[train].copy()
     observed, ctrl = stats[test].to_df(), stats["ctrl"].to_df().iloc[0]
     paper = ps.train.fit(train_stats, progress=False, rng=0)
-    effects = ps.train.fit(train_stats, n_factors=32, parametrization="effects", graph=False, progress=False, rng=0)
+    effects = ps.train.fit(
+        train_stats, n_factors=32, parametrization="effects", graph=False, progress=False, rng=0
+    )
     additive = baseline_predictions(train_stats.to_df(), test)["additive"]
     score = {
         name: prediction_metrics(pred, observed, ctrl)["pearson_delta"].mean()
-        for name, pred in {"paper": paper.predict(test), "effects": effects.predict(test), "additive": additive}.items()
+        for name, pred in {
+            "paper": paper.predict(test),
+            "effects": effects.predict(test),
+            "additive": additive,
+        }.items()
     }
     # measured: paper 0.928, effects 0.987, additive 0.984 (demo, seed 0)
     assert score["paper"] > 0.85

@@ -31,9 +31,34 @@ def resolve_device(device: DeviceLike = "auto") -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dev = torch.device(device)
     if dev.type == "cuda" and not torch.cuda.is_available():
-        msg = f"device {device!r} was requested but CUDA is not available; use device='cpu' or 'auto'"
+        msg = (
+            f"device {device!r} was requested but CUDA is not available; use device='cpu' or 'auto'"
+        )
         raise ValueError(msg)
     return dev
+
+
+@contextlib.contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Run a block with ``torch.set_num_threads(n)``, restoring the previous count after.
+
+    ``None`` leaves torch's setting alone. On a shared machine fewer threads than cores can be
+    much faster: idle OpenMP threads spin while waiting for a busy core.
+    """
+    if n is None:
+        yield
+        return
+    import torch
+
+    if int(n) < 1:
+        msg = f"threads must be >= 1, got {n}"
+        raise ValueError(msg)
+    old = torch.get_num_threads()
+    torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
 
 
 @contextlib.contextmanager

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -20,7 +20,14 @@ app = typer.Typer(
 )
 logger = logging.getLogger("pertspectra")
 
-_USER_ERRORS = (ValueError, KeyError, FileNotFoundError, FileExistsError, NotADirectoryError, OSError)
+_USER_ERRORS = (
+    ValueError,
+    KeyError,
+    FileNotFoundError,
+    FileExistsError,
+    NotADirectoryError,
+    OSError,
+)
 
 
 def _fail(err: BaseException) -> None:
@@ -35,7 +42,9 @@ def _split(value: str | None) -> list[str]:
 
 @app.callback()
 def _main(
-    verbose: Annotated[int, typer.Option("-v", "--verbose", count=True, help="More log output.")] = 0,
+    verbose: Annotated[
+        int, typer.Option("-v", "--verbose", count=True, help="More log output.")
+    ] = 0,
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Only warnings and errors.")] = False,
 ) -> None:
     level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
@@ -52,29 +61,56 @@ def fit(
     data: Annotated[Path, typer.Argument(help="Perturb-seq .h5ad (cells x genes); read backed.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Model folder to write.")],
     perturbation_key: Annotated[str, typer.Option(help="obs column with perturbation labels.")],
-    control: Annotated[Optional[str], typer.Option(help="Control label(s), comma-separated, added to the defaults.")] = None,  # noqa: UP045
-    exclude_labels: Annotated[Optional[str], typer.Option(help="Labels to drop, comma-separated (e.g. none_detected).")] = None,  # noqa: UP045
+    control: Annotated[
+        str | None,
+        typer.Option(help="Control label(s), comma-separated, added to the defaults."),
+    ] = None,
+    exclude_labels: Annotated[
+        str | None, typer.Option(help="Labels to drop, comma-separated (e.g. none_detected).")
+    ] = None,
     separator: Annotated[str, typer.Option(help="Separator of combined targets.")] = "+",
-    normalize: Annotated[Optional[str], typer.Option(help="'log1p': normalize raw counts (1e4 per cell, log1p).")] = None,  # noqa: UP045
-    layer: Annotated[Optional[str], typer.Option(help="Layer to use instead of X.")] = None,  # noqa: UP045
+    normalize: Annotated[
+        str | None, typer.Option(help="'log1p': normalize raw counts (1e4 per cell, log1p).")
+    ] = None,
+    layer: Annotated[str | None, typer.Option(help="Layer to use instead of X.")] = None,
     min_cells: Annotated[int, typer.Option(help="Drop labels with fewer cells.")] = 50,
-    encoding: Annotated[str, typer.Option(help="'gene' (one column per gene) or 'label'.")] = "gene",
-    prior_key: Annotated[Optional[str], typer.Option(help="varp key of the prior graph (default pertspectra_prior when present).")] = None,  # noqa: UP045
-    no_graph: Annotated[bool, typer.Option("--no-graph", help="Drop the graph term entirely.")] = False,
-    parametrization: Annotated[str, typer.Option(help="'paper' or 'effects' (signed perturbation rows; not in the paper).")] = "paper",
+    encoding: Annotated[
+        str, typer.Option(help="'gene' (one column per gene) or 'label'.")
+    ] = "gene",
+    prior_key: Annotated[
+        str | None,
+        typer.Option(help="varp key of the prior graph (default pertspectra_prior when present)."),
+    ] = None,
+    no_graph: Annotated[
+        bool, typer.Option("--no-graph", help="Drop the graph term entirely.")
+    ] = False,
+    parametrization: Annotated[
+        str, typer.Option(help="'paper' or 'effects' (signed perturbation rows; not in the paper).")
+    ] = "paper",
     n_init: Annotated[int, typer.Option(help="Initialisations; the lowest objective is kept.")] = 1,
     factors: Annotated[int, typer.Option(help="Number of factors L.")] = 200,
     lam: Annotated[float, typer.Option(help="Weight of the reconstruction term.")] = 1.0,
     rho: Annotated[float, typer.Option(help="Background non-edge rate.")] = 0.05,
     epochs: Annotated[int, typer.Option(help="Maximum epochs.")] = 10_000,
     stopping: Annotated[str, typer.Option(help="'relative' (default) or 'paper'.")] = "relative",
-    tol: Annotated[float, typer.Option(help="Relative improvement per --patience epochs below which the rate steps down.")] = 1e-5,
-    patience: Annotated[int, typer.Option(help="Window of epochs of the relative stopping rule.")] = 50,
-    threads: Annotated[Optional[int], typer.Option(help="CPU threads for torch (default: torch's choice).")] = None,  # noqa: UP045
+    tol: Annotated[
+        float,
+        typer.Option(
+            help="Relative improvement per --patience epochs below which the rate steps down."
+        ),
+    ] = 1e-5,
+    patience: Annotated[
+        int, typer.Option(help="Window of epochs of the relative stopping rule.")
+    ] = 50,
+    threads: Annotated[
+        int | None, typer.Option(help="CPU threads for torch (default: torch's choice).")
+    ] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     device: Annotated[str, typer.Option(help="'auto', 'cpu' or 'cuda'.")] = "auto",
     dtype: Annotated[str, typer.Option(help="'float32' or 'float64'.")] = "float32",
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print expected memory and time per epoch, then stop.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print expected memory and time per epoch, then stop.")
+    ] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing model folder.")] = False,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
@@ -111,11 +147,22 @@ def fit(
         info = stats.uns["pertspectra_stats"]
         typer.echo(
             f"{stats.n_obs} labels, {int(stats.obs['n_cells'].sum())} cells, {stats.n_vars} genes"
-            + (f"; dropped {len(info['dropped_labels'])} label(s) below {min_cells} cells: "
-               + ", ".join(info["dropped_labels"][:10]) if len(info["dropped_labels"]) else "")
+            + (
+                f"; dropped {len(info['dropped_labels'])} label(s) below {min_cells} cells: "
+                + ", ".join(info["dropped_labels"][:10])
+                if len(info["dropped_labels"])
+                else ""
+            )
         )
         if dry_run:
-            _dry_run(stats, factors=factors, encoding=encoding, prior_key=prior_key, device=device, dtype=dtype)
+            _dry_run(
+                stats,
+                factors=factors,
+                encoding=encoding,
+                prior_key=prior_key,
+                device=device,
+                dtype=dtype,
+            )
             return
         model = ps.train.fit(
             stats,
@@ -143,7 +190,9 @@ def fit(
     typer.echo(f"model written to {out}")
 
 
-def _dry_run(stats, *, factors: int, encoding: str, prior_key: str | None, device: str, dtype: str) -> None:
+def _dry_run(
+    stats, *, factors: int, encoding: str, prior_key: str | None, device: str, dtype: str
+) -> None:
     import scipy.sparse as sp
 
     from pertspectra._keys import KEYS
@@ -152,9 +201,17 @@ def _dry_run(stats, *, factors: int, encoding: str, prior_key: str | None, devic
 
     design = build_design(list(stats.obs_names), encoding=encoding)  # type: ignore[arg-type]
     key = prior_key or KEYS.prior
-    n_edges = int((sp.triu(sp.csr_matrix(stats.varp[key]), k=1) != 0).sum()) if key in stats.varp else 0
+    n_edges = (
+        int((sp.triu(sp.csr_matrix(stats.varp[key]), k=1) != 0).sum()) if key in stats.varp else 0
+    )
     est = forecast_fit(
-        stats.n_obs, stats.n_vars, len(design.columns), factors, n_edges=n_edges, device=device, dtype=dtype
+        stats.n_obs,
+        stats.n_vars,
+        len(design.columns),
+        factors,
+        n_edges=n_edges,
+        device=device,
+        dtype=dtype,
     )
     typer.echo(format_forecast(est))
 
@@ -163,7 +220,10 @@ def _dry_run(stats, *, factors: int, encoding: str, prior_key: str | None, devic
 def predict(
     model_dir: Annotated[Path, typer.Argument(help="Model folder from `pertspectra fit`.")],
     labels: Annotated[list[str], typer.Argument(help="Labels to predict, e.g. 'A+B' 'C'.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="CSV (or .parquet) to write: rows labels, columns genes.")],
+    out: Annotated[
+        Path,
+        typer.Option("--out", "-o", help="CSV (or .parquet) to write: rows labels, columns genes."),
+    ],
 ) -> None:
     """Predict mean expression for labels made of seen perturbations (combinations included)."""
     import pertspectra as ps
@@ -192,7 +252,9 @@ def info(model_dir: Annotated[Path, typer.Argument(help="Model folder.")]) -> No
     except _USER_ERRORS as err:
         _fail(err)
     typer.echo(model.summary())
-    typer.echo("labels: " + ", ".join(model.labels[:20]) + (" ..." if len(model.labels) > 20 else ""))
+    typer.echo(
+        "labels: " + ", ".join(model.labels[:20]) + (" ..." if len(model.labels) > 20 else "")
+    )
 
 
 def _register_optional() -> None:
@@ -200,7 +262,9 @@ def _register_optional() -> None:
         from pertspectra.priors._cli import prior_command
     except ImportError:  # pragma: no cover - priors subpackage missing
         return
-    app.command("prior", help="Build the STRING prior graph for a dataset (writes a new .h5ad).")(prior_command)
+    app.command("prior", help="Build the STRING prior graph for a dataset (writes a new .h5ad).")(
+        prior_command
+    )
 
 
 _register_optional()

@@ -97,9 +97,17 @@ def simulate_screen(
     gen = default_rng(rng)
     if truth == "pertspectra":
         return _simulate_model_truth(
-            n_genes=n_genes, n_programs=n_programs, n_single=n_single, n_double=n_double,
-            cells_per_label=cells_per_label, n_control_cells=n_control_cells, effect_size=effect_size,
-            library_size=library_size, dispersion=dispersion, control_label=control_label, gen=gen,
+            n_genes=n_genes,
+            n_programs=n_programs,
+            n_single=n_single,
+            n_double=n_double,
+            cells_per_label=cells_per_label,
+            n_control_cells=n_control_cells,
+            effect_size=effect_size,
+            library_size=library_size,
+            dispersion=dispersion,
+            control_label=control_label,
+            gen=gen,
         )
     if truth != "log_additive":
         msg = f"truth must be 'log_additive' or 'pertspectra', got {truth!r}"
@@ -124,7 +132,9 @@ def simulate_screen(
         eff[name] = e
     doubles = _draw_pairs(singles, n_double, gen)
     n_inter = round(interaction_fraction * n_double)
-    inter_idx = set(gen.choice(n_double, size=n_inter, replace=False).tolist()) if n_inter else set()
+    inter_idx = (
+        set(gen.choice(n_double, size=n_inter, replace=False).tolist()) if n_inter else set()
+    )
     interactions = []
     for i, (a, b) in enumerate(doubles):
         e = eff[a] + eff[b]
@@ -141,12 +151,23 @@ def simulate_screen(
     probs = np.exp(logits - logits.max(axis=1, keepdims=True))
     probs /= probs.sum(axis=1, keepdims=True)
 
-    adata, _ = _draw_cells(probs, labels, genes, cells_per_label, n_control_cells, library_size, dispersion, gen,
-                           totals_from_counts=True)
+    adata, _ = _draw_cells(
+        probs,
+        labels,
+        genes,
+        cells_per_label,
+        n_control_cells,
+        library_size,
+        dispersion,
+        gen,
+        totals_from_counts=True,
+    )
     true_mean = _expected_lognorm(probs, library_size, dispersion, gen)
     adata.uns["simulation"] = {
         "programs": programs,
-        "effects": pd.DataFrame(effects, index=labels, columns=[f"program{k}" for k in range(n_programs)]),
+        "effects": pd.DataFrame(
+            effects, index=labels, columns=[f"program{k}" for k in range(n_programs)]
+        ),
         "true_mean": pd.DataFrame(true_mean, index=labels, columns=genes),
         "interactions": np.asarray(interactions, dtype=str),
         "control_label": control_label,
@@ -154,7 +175,9 @@ def simulate_screen(
     return adata
 
 
-def _draw_pairs(singles: list[str], n_double: int, gen: np.random.Generator) -> list[tuple[str, str]]:
+def _draw_pairs(
+    singles: list[str], n_double: int, gen: np.random.Generator
+) -> list[tuple[str, str]]:
     pairs = list(itertools.combinations(range(len(singles)), 2))
     chosen = gen.choice(len(pairs), size=n_double, replace=False)
     # canonical order (sorted names), so labels equal pertspectra's canonical labels
@@ -185,11 +208,18 @@ def _draw_cells(
     totals = counts.sum(axis=1) if totals_from_counts else lib
     lognorm = np.log1p(1e4 * counts / np.maximum(totals, 1.0)[:, None]).astype(np.float32)
     obs = pd.DataFrame(
-        {"perturbation": pd.Categorical(np.asarray(labels, dtype=object)[cell_label], categories=labels)},
+        {
+            "perturbation": pd.Categorical(
+                np.asarray(labels, dtype=object)[cell_label], categories=labels
+            )
+        },
         index=[f"cell{i}" for i in range(cell_label.size)],
     )
     adata = AnnData(
-        X=sp.csr_matrix(lognorm), obs=obs, var=pd.DataFrame(index=genes), layers={"counts": sp.csr_matrix(counts)}
+        X=sp.csr_matrix(lognorm),
+        obs=obs,
+        var=pd.DataFrame(index=genes),
+        layers={"counts": sp.csr_matrix(counts)},
     )
     return adata, cell_label
 
@@ -226,20 +256,39 @@ def _simulate_model_truth(
     basal = np.ones(n_programs + 1)
     doubles = _draw_pairs(singles, n_double, gen)
     labels = [control_label, *singles, *(f"{a}+{b}" for a, b in doubles)]
-    hp = np.vstack([basal, *(basal + rows[s] for s in singles), *(basal + rows[a] + rows[b] for a, b in doubles)])
+    hp = np.vstack(
+        [
+            basal,
+            *(basal + rows[s] for s in singles),
+            *(basal + rows[a] + rows[b] for a, b in doubles),
+        ]
+    )
     true_mean = nu * (hp @ W)
     probs = np.expm1(true_mean) / 1e4
     if probs.sum(axis=1).max() >= 1:
         msg = "simulated genes exceed the transcriptome; use fewer genes or smaller effects"
         raise ValueError(msg)
-    adata, _ = _draw_cells(probs, labels, genes, cells_per_label, n_control_cells, library_size, dispersion, gen,
-                           totals_from_counts=False)
+    adata, _ = _draw_cells(
+        probs,
+        labels,
+        genes,
+        cells_per_label,
+        n_control_cells,
+        library_size,
+        dispersion,
+        gen,
+        totals_from_counts=False,
+    )
     adata.uns["simulation"] = {
         "programs": W[1:],
         "W": W,
-        "P": pd.DataFrame(hp, index=labels, columns=["basal", *(f"program{k}" for k in range(n_programs))]),
+        "P": pd.DataFrame(
+            hp, index=labels, columns=["basal", *(f"program{k}" for k in range(n_programs))]
+        ),
         "gene_scale": nu,
-        "effects": pd.DataFrame(hp[:, 1:] - 1.0, index=labels, columns=[f"program{k}" for k in range(n_programs)]),
+        "effects": pd.DataFrame(
+            hp[:, 1:] - 1.0, index=labels, columns=[f"program{k}" for k in range(n_programs)]
+        ),
         "true_mean": pd.DataFrame(true_mean, index=labels, columns=genes),
         "interactions": np.asarray([], dtype=str),
         "control_label": control_label,
@@ -248,7 +297,11 @@ def _simulate_model_truth(
 
 
 def _expected_lognorm(
-    probs: np.ndarray, library_size: float, dispersion: float, gen: np.random.Generator, n_draws: int = 400
+    probs: np.ndarray,
+    library_size: float,
+    dispersion: float,
+    gen: np.random.Generator,
+    n_draws: int = 400,
 ) -> np.ndarray:
     """Monte-Carlo expectation of the log-normalized value per label and gene."""
     lib = library_size * gen.lognormal(0.0, 0.3, n_draws)
@@ -263,6 +316,11 @@ def _expected_lognorm(
 def toy(*, n_genes: int = 60, n_single: int = 6, n_double: int = 4, rng: SeedLike = 0) -> AnnData:
     """A small simulated screen for examples and tests (seconds to fit)."""
     return simulate_screen(
-        n_genes=n_genes, n_programs=4, n_single=n_single, n_double=n_double,
-        cells_per_label=70, n_control_cells=200, rng=rng,
+        n_genes=n_genes,
+        n_programs=4,
+        n_single=n_single,
+        n_double=n_double,
+        cells_per_label=70,
+        n_control_cells=200,
+        rng=rng,
     )

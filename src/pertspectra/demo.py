@@ -31,7 +31,10 @@ def shared_data_dir() -> Path | None:
     """The shared real-data folder, if present."""
     env = os.environ.get("PERTSPECTRA_SHARED_DATA")
     candidates = [Path(env)] if env else []
-    candidates += [Path.cwd().parent / "shared" / "data", Path(__file__).resolve().parents[3] / "shared" / "data"]
+    candidates += [
+        Path.cwd().parent / "shared" / "data",
+        Path(__file__).resolve().parents[3] / "shared" / "data",
+    ]
     return next((c for c in candidates if (c / "screens").is_dir()), None)
 
 
@@ -42,21 +45,32 @@ def _table(results: dict[str, pd.DataFrame]) -> pd.DataFrame:
 def simulated(out: Path, *, n_factors: int, seed: int, progress: bool) -> pd.DataFrame:
     """Simulated screen: fit on 80% of the doubles, score the held-out 20%."""
     adata = ps.datasets.simulate_screen(rng=seed)
-    print(f"simulated screen: {adata.n_obs} cells x {adata.n_vars} genes, "
-          f"{adata.obs['perturbation'].nunique()} labels (30 singles, 60 doubles, control)")
+    print(
+        f"simulated screen: {adata.n_obs} cells x {adata.n_vars} genes, "
+        f"{adata.obs['perturbation'].nunique()} labels (30 singles, 60 doubles, control)"
+    )
     stats = ps.stats.compute_group_stats(adata, perturbation_key="perturbation", progress=False)
     train, test = split_combinations(list(stats.obs_names), fraction=0.2, rng=seed)
     train_stats = stats[train].copy()
     t0 = time.perf_counter()
     model = ps.train.fit(train_stats, n_factors=n_factors, rng=seed, progress=progress)
-    print(f"fit: {model.training['epochs']} epochs, {time.perf_counter() - t0:.1f} s "
-          f"({model.training['stop_reason']})")
+    print(
+        f"fit: {model.training['epochs']} epochs, {time.perf_counter() - t0:.1f} s "
+        f"({model.training['stop_reason']})"
+    )
     t0 = time.perf_counter()
     effects = ps.train.fit(
-        train_stats, n_factors=32, parametrization="effects", graph=False, rng=seed, progress=progress
+        train_stats,
+        n_factors=32,
+        parametrization="effects",
+        graph=False,
+        rng=seed,
+        progress=progress,
     )
-    print(f"fit (effects parametrization, 32 factors, no graph term): {effects.training['epochs']} epochs, "
-          f"{time.perf_counter() - t0:.1f} s")
+    print(
+        f"fit (effects parametrization, 32 factors, no graph term): {effects.training['epochs']} epochs, "
+        f"{time.perf_counter() - t0:.1f} s"
+    )
     observed = stats[test].to_df()
     ctrl = stats["ctrl"].to_df().iloc[0]
     preds = {"pertspectra": model.predict(test), "pertspectra effects": effects.predict(test)}
@@ -68,8 +82,10 @@ def simulated(out: Path, *, n_factors: int, seed: int, progress: bool) -> pd.Dat
     preds["pertspectra"].to_csv(out / "simulated_heldout_predictions.csv")
     table = _table(results)
     table.to_csv(out / "simulated_heldout_metrics.csv")
-    print(f"\nheld-out doubles ({len(test)} labels), mean over labels "
-          "(control: pearson_delta undefined, it predicts no change):")
+    print(
+        f"\nheld-out doubles ({len(test)} labels), mean over labels "
+        "(control: pearson_delta undefined, it predicts no change):"
+    )
     print(table.round(4).to_string())
     return table
 
@@ -87,12 +103,16 @@ def papalexi(path: Path, out: Path, *, n_factors: int, seed: int, progress: bool
     kw = {"perturbation_key": "target", "normalize": "log1p", "min_cells": 30, "progress": False}
     train_stats = ps.stats.compute_group_stats(adata[~is_test], **kw)
     test_stats = ps.stats.compute_group_stats(adata[is_test], **{**kw, "min_cells": 1})
-    print(f"\nPapalexi 2021 (real, THP-1 ECCITE-seq): {adata.n_obs} cells x {adata.n_vars} genes, "
-          f"{train_stats.n_obs - 1} knockouts + control; 80/20 cell split per label")
+    print(
+        f"\nPapalexi 2021 (real, THP-1 ECCITE-seq): {adata.n_obs} cells x {adata.n_vars} genes, "
+        f"{train_stats.n_obs - 1} knockouts + control; 80/20 cell split per label"
+    )
     t0 = time.perf_counter()
     model = ps.train.fit(train_stats, n_factors=n_factors, rng=seed, progress=progress)
-    print(f"fit: {model.training['epochs']} epochs, {time.perf_counter() - t0:.1f} s "
-          f"({model.training['stop_reason']})")
+    print(
+        f"fit: {model.training['epochs']} epochs, {time.perf_counter() - t0:.1f} s "
+        f"({model.training['stop_reason']})"
+    )
     labels = [lab for lab in test_stats.obs_names if lab != "ctrl" and lab in train_stats.obs_names]
     observed = test_stats[labels].to_df()
     ctrl = test_stats["ctrl"].to_df().iloc[0]
@@ -131,7 +151,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.skip_real or path is None or not path.is_file():
         print("\n(shared real data not found: skipping the Papalexi screen)")
     else:
-        papalexi(path, args.out, n_factors=args.factors, seed=args.seed, progress=not args.no_progress)
+        papalexi(
+            path, args.out, n_factors=args.factors, seed=args.seed, progress=not args.no_progress
+        )
     print(f"\noutputs in {args.out}/ ; total {time.perf_counter() - t0:.0f} s")
 
 

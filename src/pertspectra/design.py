@@ -213,7 +213,9 @@ class LabelSummary:
             )
         if len(self.dropped_small):
             shown = ", ".join(f"{k} ({v})" for k, v in self.dropped_small.head(10).items())
-            more = "" if len(self.dropped_small) <= 10 else f" and {len(self.dropped_small) - 10} more"
+            more = (
+                "" if len(self.dropped_small) <= 10 else f" and {len(self.dropped_small) - 10} more"
+            )
             parts.append(
                 f"dropped {len(self.dropped_small)} label(s) below min_cells "
                 f"({int(self.dropped_small.sum())} cells): {shown}{more}"

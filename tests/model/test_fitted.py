@@ -16,7 +16,9 @@ def test_save_load_roundtrip_identical_predictions(toy_model, tmp_path):
     assert {"genes", "labels", "config", "training", "versions"} <= set(meta)
     loaded = load_model(path)
     labels = ["G0+G1", "G2", "ctrl", "G3+G5"]
-    np.testing.assert_array_equal(loaded.predict(labels).to_numpy(), toy_model.predict(labels).to_numpy())
+    np.testing.assert_array_equal(
+        loaded.predict(labels).to_numpy(), toy_model.predict(labels).to_numpy()
+    )
     assert loaded.genes == toy_model.genes
     np.testing.assert_allclose(loaded.W.sum(axis=0), 1.0, rtol=1e-6)
     assert (loaded.P > 0).all()

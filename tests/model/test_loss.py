@@ -19,9 +19,12 @@ def _random_screen(rng: np.random.Generator, n_genes: int = 23):
     sizes = rng.integers(3, 12, len(labels))
     cell_labels = np.repeat(labels, sizes)
     rng.shuffle(cell_labels)
-    x = rng.gamma(1.0, 1.0, (cell_labels.size, n_genes)) * (rng.random((cell_labels.size, n_genes)) < 0.6)
+    x = rng.gamma(1.0, 1.0, (cell_labels.size, n_genes)) * (
+        rng.random((cell_labels.size, n_genes)) < 0.6
+    )
     adata = ad.AnnData(
-        X=sp.csr_matrix(x), obs=pd.DataFrame({"pert": cell_labels}, index=[f"c{i}" for i in range(len(x))])
+        X=sp.csr_matrix(x),
+        obs=pd.DataFrame({"pert": cell_labels}, index=[f"c{i}" for i in range(len(x))]),
     )
     adata.var_names = [f"g{j}" for j in range(n_genes)]
     scores = sp.random(n_genes, n_genes, density=0.2, random_state=int(rng.integers(1 << 30)))
@@ -59,17 +62,30 @@ def test_group_loss_equals_per_cell_loss(with_prior, weighting):
     rng = np.random.default_rng(7)
     adata, cell_labels, scores = _random_screen(rng)
     stats = compute_group_stats(
-        adata, perturbation_key="pert", min_cells=1, weighting=weighting, allow_counts=True, chunk_size=17,
+        adata,
+        perturbation_key="pert",
+        min_cells=1,
+        weighting=weighting,
+        allow_counts=True,
+        chunk_size=17,
         progress=False,
     )
     labels = list(stats.obs_names)
     design = build_design(labels)
     cfg = ModelConfig(n_factors=5, lam=0.7, rho=0.05, delta=0.001)
-    module = PertSpectraModule(len(design.columns), adata.n_vars, cfg, generator=torch.Generator().manual_seed(3),
-                               dtype=torch.float64)
+    module = PertSpectraModule(
+        len(design.columns),
+        adata.n_vars,
+        cfg,
+        generator=torch.Generator().manual_seed(3),
+        dtype=torch.float64,
+    )
     with torch.no_grad():  # move away from the symmetric init so every parameter matters
         for p in module.parameters():
-            p.add_(torch.randn(p.shape, generator=torch.Generator().manual_seed(5), dtype=p.dtype) * 0.3)
+            p.add_(
+                torch.randn(p.shape, generator=torch.Generator().manual_seed(5), dtype=p.dtype)
+                * 0.3
+            )
     prior = GraphPrior.from_scipy(scores, dtype=torch.float64, device="cpu") if with_prior else None
     h = torch.as_tensor(design.matrix(labels), dtype=torch.float64)
     s = torch.as_tensor(stats.layers["weighted_sum"], dtype=torch.float64)
@@ -98,7 +114,9 @@ def test_group_loss_equals_per_cell_loss(with_prior, weighting):
 
 def test_graph_term_can_be_dropped():
     cfg = ModelConfig(n_factors=3, graph=False)
-    module = PertSpectraModule(4, 6, cfg, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    module = PertSpectraModule(
+        4, 6, cfg, generator=torch.Generator().manual_seed(0), dtype=torch.float64
+    )
     h = torch.tensor([[0, 0, 1.0, 1.0], [1.0, 0, 0, 1.0]], dtype=torch.float64)
     s = torch.rand(2, 6, dtype=torch.float64)
     terms = pertspectra_loss(module, h, s, torch.ones(2, dtype=torch.float64), None)

@@ -17,10 +17,17 @@ pytest.importorskip("zarr")
 from pertspectra.stats._dask import coarsen_row_chunks, dask_group_sums, read_dask  # noqa: E402
 
 LABELS = ["ctrl", "A", "B", "A+B", "B+A", "C", "none_detected", "rare"]
-KW = {"perturbation_key": "p", "exclude_labels": ["none_detected"], "min_cells": 5, "progress": False}
+KW = {
+    "perturbation_key": "p",
+    "exclude_labels": ["none_detected"],
+    "min_cells": 5,
+    "progress": False,
+}
 
 
-def _screen(rng: np.random.Generator, n: int = 2000, g: int = 30, counts: bool = True) -> ad.AnnData:
+def _screen(
+    rng: np.random.Generator, n: int = 2000, g: int = 30, counts: bool = True
+) -> ad.AnnData:
     labels = rng.choice(LABELS, size=n, p=[0.25, 0.15, 0.15, 0.1, 0.1, 0.14, 0.1, 0.01])
     mask = rng.random((n, g)) < 0.3
     x = (rng.poisson(20.0, (n, g)) + 1) * mask if counts else rng.gamma(1.0, 1.0, (n, g)) * mask
@@ -107,12 +114,18 @@ def test_value_checks_and_counts(client, tmp_path):
     neg = mem.layers["dense"].copy()
     neg[1500, 2] = -1.0
     for arr, kind, cell in [(bad, "NaN or infinite", 1234), (neg, "negative", 1500)]:
-        adata = ad.AnnData(X=da.from_array(arr, chunks=(400, -1)), obs=mem.obs.copy(), var=mem.var.copy())
+        adata = ad.AnnData(
+            X=da.from_array(arr, chunks=(400, -1)), obs=mem.obs.copy(), var=mem.var.copy()
+        )
         with pytest.raises(ValueError, match=kind) as info:
             compute_group_stats(adata, allow_counts=True, chunk_size=1, **KW)
         assert f"first at cell {cell})" in str(info.value)
     # raw counts without normalize: refused before the full pass
-    adata = ad.AnnData(X=da.from_array(mem.layers["dense"], chunks=(400, -1)), obs=mem.obs.copy(), var=mem.var.copy())
+    adata = ad.AnnData(
+        X=da.from_array(mem.layers["dense"], chunks=(400, -1)),
+        obs=mem.obs.copy(),
+        var=mem.var.copy(),
+    )
     with pytest.raises(CountsError, match="raw counts"):
         compute_group_stats(adata, **KW)
     adata.layers["c"] = adata.X
@@ -132,7 +145,9 @@ def test_dask_group_sums_direct():
         np.testing.assert_allclose(sq[c], (x[codes == c] ** 2).sum(0), rtol=1e-12)
     assert not counts_like
     assert vmax == pytest.approx(x[:7].max())
-    none = dask_group_sums(da.from_array(x, chunks=10), np.full(50, -1), 2, normalize=None, target_sum=1e4)
+    none = dask_group_sums(
+        da.from_array(x, chunks=10), np.full(50, -1), 2, normalize=None, target_sum=1e4
+    )
     assert not none[0].any()
     with pytest.raises(ValueError, match="one group index per cell"):
         dask_group_sums(da.from_array(x), codes[:-1], 3, normalize=None, target_sum=1e4)

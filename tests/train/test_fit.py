@@ -21,9 +21,39 @@ def test_same_seed_same_result(toy_stats):
     assert not np.allclose(a.P, c.P)
 
 
+def test_threads_scoped_to_the_fit(toy_stats, monkeypatch):
+    import torch
+
+    from pertspectra.train import _loop
+
+    seen = []
+    real_run = _loop.run
+
+    def spy(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return real_run(*args, **kwargs)
+
+    monkeypatch.setattr(_loop, "run", spy)
+    before = torch.get_num_threads()
+    kw = {"n_factors": 4, "max_epochs": 20, "progress": False, "rng": 0}
+    one = ps.train.fit(toy_stats, threads=1, **kw)
+    assert seen == [1]
+    assert torch.get_num_threads() == before
+    default = ps.train.fit(toy_stats, **kw)
+    assert seen == [1, before]
+    np.testing.assert_allclose(
+        one.training["loss_history"], default.training["loss_history"], rtol=1e-5
+    )
+    with pytest.raises(ValueError, match="threads must be >= 1"):
+        ps.train.fit(toy_stats, threads=0, **kw)
+    assert torch.get_num_threads() == before
+
+
 def test_fit_from_cells_stores_results(toy_adata):
     adata = toy_adata.copy()
-    model = ps.train.fit(adata, perturbation_key="perturbation", n_factors=4, max_epochs=30, progress=False)
+    model = ps.train.fit(
+        adata, perturbation_key="perturbation", n_factors=4, max_epochs=30, progress=False
+    )
     assert adata.varm["pertspectra_W"].shape == (adata.n_vars, 4)
     np.testing.assert_allclose(adata.varm["pertspectra_W"].sum(axis=1), 1.0, rtol=1e-5)
     assert "pertspectra_gene_scale" in adata.var
@@ -32,7 +62,9 @@ def test_fit_from_cells_stores_results(toy_adata):
 
 
 def test_paper_stopping_rule_counts(toy_stats):
-    model = ps.train.fit(toy_stats, n_factors=4, stopping="paper", max_epochs=3000, progress=False, rng=0)
+    model = ps.train.fit(
+        toy_stats, n_factors=4, stopping="paper", max_epochs=3000, progress=False, rng=0
+    )
     loss = model.training["loss_history"]
     not_better = sum(1 for a, b in itertools.pairwise(loss) if not b < a)
     assert model.training["stop_reason"].startswith("converged (paper rule)")
@@ -74,12 +106,22 @@ def test_recovery_on_simulated_screen():
     non-edge part pushes programs apart and hurt recovery in our measurements.
     """
     adata = ps.datasets.simulate_screen(
-        n_genes=150, n_programs=5, n_single=10, n_double=12, cells_per_label=120, n_control_cells=600,
-        truth="pertspectra", library_size=20000, effect_size=(0.5, 1.0), rng=1,
+        n_genes=150,
+        n_programs=5,
+        n_single=10,
+        n_double=12,
+        cells_per_label=120,
+        n_control_cells=600,
+        truth="pertspectra",
+        library_size=20000,
+        effect_size=(0.5, 1.0),
+        rng=1,
     )
     stats = ps.stats.compute_group_stats(adata, perturbation_key="perturbation", progress=False)
     train, test = split_combinations(list(stats.obs_names), fraction=0.25, rng=0)
-    model = ps.train.fit(stats[train].copy(), n_factors=6, graph=False, n_init=4, progress=False, rng=0)
+    model = ps.train.fit(
+        stats[train].copy(), n_factors=6, graph=False, n_init=4, progress=False, rng=0
+    )
     assert len(model.training["init_final_losses"]) == 4
     assert model.training["final_loss"] == min(model.training["init_final_losses"])
     truth = adata.uns["simulation"]["programs"]

@@ -47,8 +47,12 @@ def baseline_predictions(
     ctrl = train_means.loc[control_label]
     perts = train_means.drop(index=control_label)
     index = pd.Index(labels, name="label")
-    control = pd.DataFrame([ctrl.to_numpy()] * len(labels), index=index, columns=train_means.columns)
-    mean = pd.DataFrame([perts.mean(axis=0).to_numpy()] * len(labels), index=index, columns=train_means.columns)
+    control = pd.DataFrame(
+        [ctrl.to_numpy()] * len(labels), index=index, columns=train_means.columns
+    )
+    mean = pd.DataFrame(
+        [perts.mean(axis=0).to_numpy()] * len(labels), index=index, columns=train_means.columns
+    )
     rows = []
     for lab in labels:
         pred = ctrl.copy()

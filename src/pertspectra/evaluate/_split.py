@@ -13,7 +13,11 @@ if TYPE_CHECKING:
 
 
 def split_combinations(
-    labels: Sequence[str], *, fraction: float = 0.2, parser: LabelParser | None = None, rng: SeedLike = 1
+    labels: Sequence[str],
+    *,
+    fraction: float = 0.2,
+    parser: LabelParser | None = None,
+    rng: SeedLike = 1,
 ) -> tuple[list[str], list[str]]:
     """Hold out a fraction of the combination labels (all their cells become test cells).
 
@@ -27,7 +31,9 @@ def split_combinations(
     parser = parser or LabelParser()
     labels = list(dict.fromkeys(labels))
     singles = {lab for lab in labels if len(parser.tokens(lab)) == 1}
-    combos = [lab for lab in labels if len(parser.tokens(lab)) > 1 and set(parser.tokens(lab)) <= singles]
+    combos = [
+        lab for lab in labels if len(parser.tokens(lab)) > 1 and set(parser.tokens(lab)) <= singles
+    ]
     if not combos:
         msg = "no combination label whose single perturbations are all present: nothing to hold out"
         raise ValueError(msg)

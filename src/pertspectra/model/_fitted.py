@@ -84,7 +84,13 @@ class FittedModel:
         """Check names and shapes; raise ``ValueError`` naming the mismatch."""
         L = self.P.shape[1]
         g = len(self.genes)
-        expected = {"P": (len(self.design.columns), L), "W": (L, g), "B": (L, L), "kappa": (1,), "gene_scale": (g,)}
+        expected = {
+            "P": (len(self.design.columns), L),
+            "W": (L, g),
+            "B": (L, L),
+            "kappa": (1,),
+            "gene_scale": (g,),
+        }
         for name, shape in expected.items():
             got = tuple(np.shape(getattr(self, name)))
             if got != shape:
@@ -96,7 +102,9 @@ class FittedModel:
         if self.config.n_factors != L:
             msg = f"model has {L} factors but its config says {self.config.n_factors}"
             raise ValueError(msg)
-        unknown = {c for cols in self.design.labels.values() for c in cols} - set(self.design.columns)
+        unknown = {c for cols in self.design.labels.values() for c in cols} - set(
+            self.design.columns
+        )
         if unknown:
             msg = f"model labels refer to unknown design columns {sorted(unknown)}"
             raise ValueError(msg)
@@ -128,7 +136,9 @@ class FittedModel:
         if self.config.parametrization == "effects":
             hpw = np.maximum(hpw, self.config.floor)
         mu = (self.gene_scale + self.config.delta) * hpw
-        return pd.DataFrame(mu, index=pd.Index(labels, name="label"), columns=pd.Index(self.genes, name="gene"))
+        return pd.DataFrame(
+            mu, index=pd.Index(labels, name="label"), columns=pd.Index(self.genes, name="gene")
+        )
 
     def loadings(self) -> pd.DataFrame:
         """Gene loadings ``W.T`` as genes x factors."""

@@ -36,7 +36,9 @@ class LossTerms:
     graph: torch.Tensor
 
 
-def poisson_recon(mu: torch.Tensor, weighted_sum: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+def poisson_recon(
+    mu: torch.Tensor, weighted_sum: torch.Tensor, weight: torch.Tensor
+) -> torch.Tensor:
     """Constant-free weighted Poisson NLL over groups: ``sum(w_c mu - S log mu)``."""
     return (weight[:, None] * mu).sum() - torch.xlogy(weighted_sum, mu).sum()
 

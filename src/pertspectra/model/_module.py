@@ -21,7 +21,9 @@ from torch import nn
 from ._config import ModelConfig
 
 
-def _xavier_uniform(shape: tuple[int, int], generator: torch.Generator, dtype: torch.dtype) -> torch.Tensor:
+def _xavier_uniform(
+    shape: tuple[int, int], generator: torch.Generator, dtype: torch.dtype
+) -> torch.Tensor:
     fan_out, fan_in = shape
     bound = math.sqrt(6.0 / (fan_in + fan_out))
     return (torch.rand(shape, generator=generator, dtype=dtype) * 2 - 1) * bound
@@ -80,7 +82,9 @@ class PertSpectraModule(nn.Module):
         if self.config.parametrization == "paper":
             return torch.exp(self.p_free)
         signed = self.p_free[:-2]
-        return torch.cat([signed, torch.zeros_like(self.p_free[-2:-1]), torch.exp(self.p_free[-1:])])
+        return torch.cat(
+            [signed, torch.zeros_like(self.p_free[-2:-1]), torch.exp(self.p_free[-1:])]
+        )
 
     @property
     def W(self) -> torch.Tensor:

@@ -43,7 +43,9 @@ def is_dask(x: Any) -> bool:
     return type(x).__module__.startswith("dask.")
 
 
-def iter_row_chunks(x: Any, chunk_size: int) -> Iterator[tuple[int, int, np.ndarray | sp.csr_matrix]]:
+def iter_row_chunks(
+    x: Any, chunk_size: int
+) -> Iterator[tuple[int, int, np.ndarray | sp.csr_matrix]]:
     """Yield ``(start, stop, chunk)`` with ``chunk`` a dense array or CSR matrix."""
     n = x.shape[0]
     csc = sp.issparse(x) and x.format == "csc"
@@ -104,7 +106,9 @@ def looks_like_counts(chunk: np.ndarray | sp.spmatrix) -> tuple[bool, float]:
     return integral and vmax > 30, vmax
 
 
-def log1p_normalize(chunk: np.ndarray | sp.spmatrix, target_sum: float) -> np.ndarray | sp.csr_matrix:
+def log1p_normalize(
+    chunk: np.ndarray | sp.spmatrix, target_sum: float
+) -> np.ndarray | sp.csr_matrix:
     """``log1p(target_sum * x / rowsum(x))`` of one chunk (scanpy's normalize_total + log1p)."""
     if sp.issparse(chunk):
         c = sp.csr_matrix(chunk, dtype=np.float64, copy=True)

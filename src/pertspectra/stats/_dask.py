@@ -181,7 +181,9 @@ def dask_group_sums(
         return np.zeros((n_groups, n_genes)), np.zeros((n_groups, n_genes)), 0.0, False
 
     if len(x.chunks[1]) > 1:
-        logger.info("merging %d column chunks into one (rows are normalized whole)", len(x.chunks[1]))
+        logger.info(
+            "merging %d column chunks into one (rows are normalized whole)", len(x.chunks[1])
+        )
     rows = coarsen_row_chunks(x.chunks[0], max(1, int(chunk_size)))
     if rows != x.chunks[0] or len(x.chunks[1]) > 1:
         x = x.rechunk((rows, (n_genes,)))
@@ -195,7 +197,15 @@ def dask_group_sums(
     bounds = np.concatenate([[0], np.cumsum(rows)])
     fn = dask.delayed(_block_partial, pure=True)
     parts = [
-        fn(blk, codes[bounds[i] : bounds[i + 1]], n_groups, int(bounds[i]), normalize, target_sum, what)
+        fn(
+            blk,
+            codes[bounds[i] : bounds[i + 1]],
+            n_groups,
+            int(bounds[i]),
+            normalize,
+            target_sum,
+            what,
+        )
         for i, blk in enumerate(blocks)
     ]
     add = dask.delayed(_sum_partials, pure=True)

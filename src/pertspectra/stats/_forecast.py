@@ -41,7 +41,9 @@ def _itemsize(dtype: str) -> int:
     return 4 if dtype == "float32" else 8
 
 
-def _multiply_adds(n_labels: int, n_genes: int, n_design: int, n_factors: int, graph: bool) -> float:
+def _multiply_adds(
+    n_labels: int, n_genes: int, n_design: int, n_factors: int, graph: bool
+) -> float:
     """Multiply-adds of one epoch (forward + backward)."""
     recon = 3.0 * n_labels * n_genes * n_factors + 3.0 * n_labels * n_design * n_factors
     graph_term = 1.5 * float(n_genes) ** 2 * n_factors if graph else 0.0
@@ -82,14 +84,22 @@ def memory_breakdown(
         height = min(block, g)
         width = min(max(block, _default_col_block(block, dev)), g)
         K = _round_up(L, 8)
-        out["graph_buffers"] = (3 * g * K + 2 * height * width + 3 * L * g + 3 * L * L) * b + height * height
+        out["graph_buffers"] = (
+            3 * g * K + 2 * height * width + 3 * L * g + 3 * L * L
+        ) * b + height * height
         out["edges"] = E * (8 + 8 + b) + E * (8 + b)
     out["total"] = int(sum(out.values()))
     return out
 
 
 def _random_problem(
-    n_labels: int, n_genes: int, n_design: int, n_factors: int, n_edges: int, device: Any, tdtype: Any
+    n_labels: int,
+    n_genes: int,
+    n_design: int,
+    n_factors: int,
+    n_edges: int,
+    device: Any,
+    tdtype: Any,
 ) -> tuple[Any, ...]:
     import torch
 
@@ -99,7 +109,9 @@ def _random_problem(
 
     rng = np.random.default_rng(0)
     gen = torch.Generator().manual_seed(0)
-    module = PertSpectraModule(n_design, n_genes, ModelConfig(n_factors=n_factors), generator=gen, dtype=tdtype)
+    module = PertSpectraModule(
+        n_design, n_genes, ModelConfig(n_factors=n_factors), generator=gen, dtype=tdtype
+    )
     module = module.to(device)
     design = np.zeros((n_labels, n_design))
     design[np.arange(n_labels), rng.integers(0, max(1, n_design - 1), n_labels)] = 1.0
@@ -115,8 +127,10 @@ def _random_problem(
         flat = np.unique((lo * n_genes + hi)[lo < hi])[:n_edges]
         rows, cols = flat // n_genes, flat % n_genes
         prior = GraphPrior(
-            torch.as_tensor(rows), torch.as_tensor(cols),
-            torch.as_tensor(rng.uniform(0.15, 1.0, rows.size)), n_genes,
+            torch.as_tensor(rows),
+            torch.as_tensor(cols),
+            torch.as_tensor(rng.uniform(0.15, 1.0, rows.size)),
+            n_genes,
         ).to(device=device, dtype=tdtype)
     return module, h, s, w, prior
 
@@ -141,7 +155,9 @@ def time_epochs(
 
     dev = resolve_device(device)
     tdtype = torch.float32 if dtype == "float32" else torch.float64
-    module, h, s, w, prior = _random_problem(n_labels, n_genes, n_design, n_factors, n_edges, dev, tdtype)
+    module, h, s, w, prior = _random_problem(
+        n_labels, n_genes, n_design, n_factors, n_edges, dev, tdtype
+    )
     if not graph:
         from dataclasses import replace
 
@@ -235,14 +251,18 @@ def forecast_fit(
     if g0 == g:
         seconds, timing = t0, f"measured at full size ({2} epochs)"
     elif predicted * (epochs + 1) <= measure_budget_s and fits:
-        seconds = time_epochs(n, g, p, L, n_edges=E, device=str(dev), dtype=dtype, graph=graph, epochs=epochs)
+        seconds = time_epochs(
+            n, g, p, L, n_edges=E, device=str(dev), dtype=dtype, graph=graph, epochs=epochs
+        )
         timing = f"measured at full size ({epochs} epochs)"
     else:
         seconds = predicted
         timing = f"measured at {g0} genes, scaled by multiply-adds"
     load = _cpu_load()
     if dev.type == "cpu" and load is not None and load > (os.cpu_count() or 1):
-        timing += f"; CPU busy while timing (load {load:.1f} on {os.cpu_count()} cores): pessimistic"
+        timing += (
+            f"; CPU busy while timing (load {load:.1f} on {os.cpu_count()} cores): pessimistic"
+        )
     logger.info("fit forecast: %.3g s/epoch (%s), %.3g MiB", seconds, timing, mem["total"] / 2**20)
     return {
         **sizes,
@@ -308,12 +328,16 @@ def format_forecast(d: dict[str, Any]) -> str:
         ("activations", m["activations"]),
     ]
     if d.get("graph", True):
-        parts += [(f"graph blocks ({d['block_size']} rows)", m["graph_buffers"]), ("prior edges", m["edges"])]
+        parts += [
+            (f"graph blocks ({d['block_size']} rows)", m["graph_buffers"]),
+            ("prior edges", m["edges"]),
+        ]
     sec = d["seconds_per_epoch"]
     lines = [
         f"fit forecast: {d['n_labels']:,} labels x {d['n_genes']:,} genes, {d['n_design']:,} design "
         f"columns, {d['n_factors']} factors, {d['n_edges']:,} prior edges on {d['device']} ({d['dtype']})",
-        f"  memory  ~{_bytes(m['total'])} on {d['device']}: " + ", ".join(f"{k} {_bytes(v)}" for k, v in parts),
+        f"  memory  ~{_bytes(m['total'])} on {d['device']}: "
+        + ", ".join(f"{k} {_bytes(v)}" for k, v in parts),
         f"  host    group statistics table (float64) {_bytes(d['host_stats_bytes'])}; "
         "independent of the number of cells",
         f"  time    ~{sec:.3g} s per epoch ({d['timing']}); 300 epochs ~{_duration(300 * sec)}, "

@@ -55,15 +55,17 @@ class CountsError(ValueError):
 
 
 def _accumulate(
-    codes: np.ndarray, chunk: np.ndarray | sp.csr_matrix, n_groups: int, sums: np.ndarray, sq: np.ndarray
+    codes: np.ndarray,
+    chunk: np.ndarray | sp.csr_matrix,
+    n_groups: int,
+    sums: np.ndarray,
+    sq: np.ndarray,
 ) -> None:
     keep = codes >= 0
     if not keep.any():
         return
     rows = np.flatnonzero(keep)
-    ind = sp.csr_matrix(
-        (np.ones(rows.size), (codes[rows], rows)), shape=(n_groups, chunk.shape[0])
-    )
+    ind = sp.csr_matrix((np.ones(rows.size), (codes[rows], rows)), shape=(n_groups, chunk.shape[0]))
     if sp.issparse(chunk):
         c = chunk.astype(np.float64)
         sums += (ind @ c).toarray()
@@ -161,7 +163,10 @@ def compute_group_stats(
     if isinstance(raw.dtype, pd.CategoricalDtype):
         raw = raw.cat.remove_unused_categories()
     labels, summary = canonical_labels(
-        raw.to_numpy(dtype=object), parser=parser, exclude_labels=exclude_labels, min_cells=min_cells
+        raw.to_numpy(dtype=object),
+        parser=parser,
+        exclude_labels=exclude_labels,
+        min_cells=min_cells,
     )
     logger.info("%s", summary.describe())
     codes = labels.cat.codes.to_numpy()
@@ -176,11 +181,19 @@ def compute_group_stats(
         from ._dask import dask_group_sums
 
         def check_first(counts_like: bool, vmax: float) -> None:
-            _check_counts(counts_like, vmax, normalize=normalize, allow_counts=allow_counts, what=what)
+            _check_counts(
+                counts_like, vmax, normalize=normalize, allow_counts=allow_counts, what=what
+            )
 
         sums, sq, _, _ = dask_group_sums(
-            x, codes, n_groups, normalize=normalize, target_sum=target_sum, what=what,
-            chunk_size=chunk_size, check_first=check_first,
+            x,
+            codes,
+            n_groups,
+            normalize=normalize,
+            target_sum=target_sum,
+            what=what,
+            chunk_size=chunk_size,
+            check_first=check_first,
         )
     else:
         from tqdm.auto import tqdm
@@ -190,7 +203,9 @@ def compute_group_stats(
             check_values(chunk, start=start, what=what)
             if start == 0:
                 counts_like, vmax = looks_like_counts(chunk)
-                _check_counts(counts_like, vmax, normalize=normalize, allow_counts=allow_counts, what=what)
+                _check_counts(
+                    counts_like, vmax, normalize=normalize, allow_counts=allow_counts, what=what
+                )
             if normalize == "log1p":
                 chunk = log1p_normalize(chunk, target_sum)
             _accumulate(codes[start:stop], chunk, n_groups, sums, sq)
@@ -236,7 +251,9 @@ def _check_counts(
     if normalize == "log1p":
         if not counts_like and vmax < 30:
             logger.warning(
-                "%s does not look like raw counts (max %.3g); normalize='log1p' expects counts", what, vmax
+                "%s does not look like raw counts (max %.3g); normalize='log1p' expects counts",
+                what,
+                vmax,
             )
         return
     if counts_like and not allow_counts:
@@ -248,7 +265,9 @@ def _check_counts(
         raise CountsError(msg)
 
 
-def _stats_info(*, parser: LabelParser, summary: Any, exclude_labels: Iterable[str], **kw: Any) -> dict:
+def _stats_info(
+    *, parser: LabelParser, summary: Any, exclude_labels: Iterable[str], **kw: Any
+) -> dict:
     info = {k: ("" if v is None else v) for k, v in kw.items()}
     info.update(
         separator=parser.separator,

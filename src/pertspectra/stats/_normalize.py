@@ -47,7 +47,9 @@ def normalize_log1p(
     ``uns["log1p"] = {"base": None}`` as scanpy does.
     """
     if adata.isbacked:
-        msg = "normalize_log1p needs an in-memory AnnData; use compute_group_stats(normalize='log1p')"
+        msg = (
+            "normalize_log1p needs an in-memory AnnData; use compute_group_stats(normalize='log1p')"
+        )
         raise ValueError(msg)
     if copy:
         adata = adata.copy()

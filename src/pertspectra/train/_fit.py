@@ -10,7 +10,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._keys import KEYS, LAYER_WEIGHTED_SUM, STATS_UNS, WEIGHT
-from .._utils import default_rng, resolve_device
+from .._utils import default_rng, resolve_device, torch_threads
 from ..design import DEFAULT_CONTROLS, LabelParser, build_design
 from ..model._config import ModelConfig
 from ..model._fitted import FittedModel
@@ -61,6 +61,7 @@ def fit(
     dtype: Dtype = "float32",
     rng: SeedLike = 0,
     n_init: int = 1,
+    threads: int | None = None,
     progress: bool = True,
     chunk_size: int = 10_000,
     store: bool = True,
@@ -109,6 +110,10 @@ def fit(
     n_init
         Independent initialisations; the fit with the lowest final objective is kept (the
         objective is non-convex, so restarts guard against poor local optima).
+    threads
+        CPU threads for torch during the fit (``torch.set_num_threads``, restored afterwards);
+        default: torch's setting. On a machine whose cores are busy with other work, 1 thread
+        can be several times faster than the default (idle OpenMP threads spin).
     progress
         Show progress bars.
     store
@@ -134,7 +139,13 @@ def fit(
     if learning_rates is None:
         learning_rates = EFFECTS_LEARNING_RATES if effects else PAPER_LEARNING_RATES
     config = ModelConfig(
-        n_factors=n_factors, lam=lam, rho=rho, delta=delta, kappa=kappa, graph=graph, weight_decay=weight_decay,
+        n_factors=n_factors,
+        lam=lam,
+        rho=rho,
+        delta=delta,
+        kappa=kappa,
+        graph=graph,
+        weight_decay=weight_decay,
         parametrization=parametrization,
     )
     tconfig = TrainConfig(
@@ -152,7 +163,10 @@ def fit(
     if is_group_stats(adata):
         stats = adata
         info = dict(adata.uns[STATS_UNS])
-        parser = LabelParser(separator=str(info.get("separator", "+")), controls=tuple(info.get("controls", controls)))
+        parser = LabelParser(
+            separator=str(info.get("separator", "+")),
+            controls=tuple(info.get("controls", controls)),
+        )
     else:
         if perturbation_key is None:
             msg = "perturbation_key is required: the obs column holding perturbation labels"
@@ -178,7 +192,9 @@ def fit(
     genes = [str(g) for g in stats.var_names]
     prior_matrix, prior_desc = _resolve_prior(stats, prior, prior_key, len(genes))
     if prior_matrix is None and graph:
-        logger.info("no prior graph: the graph term acts with an all-zero adjacency (as the authors)")
+        logger.info(
+            "no prior graph: the graph term acts with an all-zero adjacency (as the authors)"
+        )
 
     dev = resolve_device(device)
     tdtype = torch.float64 if dtype == "float64" else torch.float32
@@ -189,33 +205,48 @@ def fit(
     h = torch.as_tensor(design.matrix(labels), dtype=tdtype, device=dev)
     s = torch.as_tensor(np.asarray(stats.layers[LAYER_WEIGHTED_SUM]), dtype=tdtype, device=dev)
     w = torch.as_tensor(stats.obs[WEIGHT].to_numpy(), dtype=tdtype, device=dev)
-    gprior = None if prior_matrix is None else GraphPrior.from_scipy(prior_matrix, dtype=tdtype, device=dev)
+    gprior = (
+        None
+        if prior_matrix is None
+        else GraphPrior.from_scipy(prior_matrix, dtype=tdtype, device=dev)
+    )
 
     logger.info(
         "fitting %d labels x %d genes, %d design columns, %d factors on %s (%s)",
-        len(labels), len(genes), len(design.columns), n_factors, dev, dtype,
+        len(labels),
+        len(genes),
+        len(design.columns),
+        n_factors,
+        dev,
+        dtype,
     )
     best = None
     init_losses = []
-    for seed in seeds:
-        gen = torch.Generator().manual_seed(seed)
-        module = PertSpectraModule(len(design.columns), len(genes), config, generator=gen, dtype=tdtype).to(dev)
-        hist = run(
-            list(module.parameters()),
-            lambda module=module: pertspectra_loss(module, h, s, w, gprior).total,
-            tconfig,
-            progress=progress,
-        )
-        with torch.no_grad():
-            terms = pertspectra_loss(module, h, s, w, gprior)
-        init_losses.append(float(terms.total))
-        if best is None or float(terms.total) < float(best[2].total):
-            best = (seed, module, terms, hist)
+    with torch_threads(threads):
+        for seed in seeds:
+            gen = torch.Generator().manual_seed(seed)
+            module = PertSpectraModule(
+                len(design.columns), len(genes), config, generator=gen, dtype=tdtype
+            ).to(dev)
+            hist = run(
+                list(module.parameters()),
+                lambda module=module: pertspectra_loss(module, h, s, w, gprior).total,
+                tconfig,
+                progress=progress,
+            )
+            with torch.no_grad():
+                terms = pertspectra_loss(module, h, s, w, gprior)
+            init_losses.append(float(terms.total))
+            if best is None or float(terms.total) < float(best[2].total):
+                best = (seed, module, terms, hist)
     seed, module, terms, hist = best
     with torch.no_grad():
         values = {
-            "P": module.P, "W": module.W, "B": module.B,
-            "kappa": module.kappa.reshape(1), "gene_scale": module.gene_scale,
+            "P": module.P,
+            "W": module.W,
+            "B": module.B,
+            "kappa": module.kappa.reshape(1),
+            "gene_scale": module.gene_scale,
         }
         arrays = {k: v.detach().cpu().double().numpy() for k, v in values.items()}
     training = {
@@ -257,7 +288,9 @@ def _plain(v: Any) -> Any:
     return v
 
 
-def _resolve_prior(stats: AnnData, prior: Any, prior_key: str | None, n_genes: int) -> tuple[Any, str]:
+def _resolve_prior(
+    stats: AnnData, prior: Any, prior_key: str | None, n_genes: int
+) -> tuple[Any, str]:
     if prior is not None:
         mat = prior if sp.issparse(prior) else sp.csr_matrix(np.asarray(prior))
         desc = "given as argument"
@@ -270,7 +303,9 @@ def _resolve_prior(stats: AnnData, prior: Any, prior_key: str | None, n_genes: i
             return None, "none (all-zero adjacency)"
         mat = sp.csr_matrix(stats.varp[key])
         info = stats.uns.get(KEYS.prior_info, {})
-        desc = f"varp[{key!r}]" + (f" from {info.get('file', info.get('source', ''))}" if info else "")
+        desc = f"varp[{key!r}]" + (
+            f" from {info.get('file', info.get('source', ''))}" if info else ""
+        )
     if mat.shape != (n_genes, n_genes):
         msg = f"prior graph has shape {mat.shape}, expected ({n_genes}, {n_genes}) aligned to var_names"
         raise ValueError(msg)
@@ -297,9 +332,7 @@ def store_results(adata: AnnData, model: FittedModel, *, key: str = "pertspectra
     adata.var[keys.gene_scale] = scale
     summary = {k: v for k, v in model.training.items() if k not in ("loss_history", "statistics")}
     adata.uns[keys.uns] = {
-        "params": {
-            k: ("learned" if v is None else v) for k, v in model.config.to_dict().items()
-        }
+        "params": {k: ("learned" if v is None else v) for k, v in model.config.to_dict().items()}
         | {"encoding": model.design.encoding},
         "training": {k: ("" if v is None else v) for k, v in summary.items()},
         "versions": dict(model.versions),

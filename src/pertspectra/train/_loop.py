@@ -140,7 +140,11 @@ def run(
 
     rates = list(config.learning_rates)
     opt = torch.optim.AdamW(params, lr=rates[0], weight_decay=config.weight_decay)
-    rule = _Relative(config.tol, config.patience) if config.stopping == "relative" else _Paper(PAPER_COUNTS_PER_STEP)
+    rule = (
+        _Relative(config.tol, config.patience)
+        if config.stopping == "relative"
+        else _Paper(PAPER_COUNTS_PER_STEP)
+    )
     hist = History()
     stage = 0
     t0 = time.perf_counter()
@@ -162,13 +166,18 @@ def run(
             if hist.epochs % 500 == 0:
                 logger.info(
                     "epoch %d: loss %.8g, lr %g, %.3f s/epoch",
-                    hist.epochs, value, rates[stage], (time.perf_counter() - t0) / hist.epochs,
+                    hist.epochs,
+                    value,
+                    rates[stage],
+                    (time.perf_counter() - t0) / hist.epochs,
                 )
             if rule.step_down(hist.loss):
                 stage += 1
                 hist.lr_steps.append(hist.epochs)
                 if stage >= len(rates):
-                    hist.stop_reason = f"converged ({config.stopping} rule) after {hist.epochs} epochs"
+                    hist.stop_reason = (
+                        f"converged ({config.stopping} rule) after {hist.epochs} epochs"
+                    )
                     break
                 for group in opt.param_groups:
                     group["lr"] = rates[stage]
