@@ -38,6 +38,7 @@ def test_threads_scoped_to_the_fit(toy_stats, monkeypatch):
     kw = {"n_factors": 4, "max_epochs": 20, "progress": False, "rng": 0}
     one = ps.train.fit(toy_stats, threads=1, **kw)
     assert seen == [1]
+    assert one.training["threads"] == 1
     assert torch.get_num_threads() == before
     default = ps.train.fit(toy_stats, **kw)
     assert seen == [1, before]

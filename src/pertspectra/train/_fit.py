@@ -223,6 +223,7 @@ def fit(
     best = None
     init_losses = []
     with torch_threads(threads):
+        n_threads = torch.get_num_threads()
         for seed in seeds:
             gen = torch.Generator().manual_seed(seed)
             module = PertSpectraModule(
@@ -260,6 +261,7 @@ def fit(
         "seconds": hist.seconds,
         "seconds_per_epoch": hist.seconds / max(hist.epochs, 1),
         "device": str(dev),
+        "threads": n_threads,
         "dtype": dtype,
         "seed": seed,
         "n_init": n_init,
