@@ -13,18 +13,9 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
+from pertspectra.evaluate import matched_correlation
 from pertspectra.model import load_model
-
-
-def matched_correlation(Wa: np.ndarray, Wb: np.ndarray) -> np.ndarray:
-    """Correlations of the optimally matched pairs of rows of ``Wa`` and ``Wb``."""
-    za = (Wa - Wa.mean(1, keepdims=True)) / Wa.std(1, keepdims=True)
-    zb = (Wb - Wb.mean(1, keepdims=True)) / Wb.std(1, keepdims=True)
-    corr = np.nan_to_num(za @ zb.T / Wa.shape[1])
-    rows, cols = linear_sum_assignment(-corr)
-    return corr[rows, cols]
 
 
 def main() -> None:

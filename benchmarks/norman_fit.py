@@ -40,6 +40,7 @@ from _common import SIZES, hwm_bytes, loadavg, make_screen, synthetic_prior
 
 KEY = "perturbation"
 MIB = 2**20
+SHARED_STRING = "string_v12_human_physical_functional.tsv.gz"
 
 
 def string_prior(path: Path, n_genes: int, min_score: float = 0.7):
@@ -180,14 +181,14 @@ def main(argv: list[str] | None = None) -> None:
         choices=["random", "string"],
         default="random",
         help="random: uniform random edges (no structure); string: STRING among its best-connected "
-        "genes (real structure; needs --string)",
+        "genes (real structure; the table from --string)",
     )
     ap.add_argument(
         "--string",
         type=Path,
-        default=Path(__file__).resolve().parents[2]
-        / "shared/data/knowledge/string_v12_human_physical_functional.tsv.gz",
-        help="STRING table for --prior string (default: ../shared/data/knowledge/...)",
+        default=None,
+        help="STRING table for --prior string (default: knowledge/" + SHARED_STRING + " in the "
+        "shared data folder, found as by the demo: PERTSPECTRA_SHARED_DATA or ../shared/data)",
     )
     ap.add_argument("--tol", type=float, default=None, help="default: fit's default")
     ap.add_argument("--patience", type=int, default=None, help="default: fit's default")
@@ -202,6 +203,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--json", default=None, help="also write the results here")
     ap.add_argument("--_child", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.prior == "string" and args.string is None:
+        from pertspectra.demo import shared_data_dir
+
+        shared = shared_data_dir()
+        if shared is None:
+            sys.exit("--prior string: no shared data folder found; pass --string FILE")
+        args.string = shared / "knowledge" / SHARED_STRING
     if args._child:
         print(json.dumps(_child(json.loads(args._child))))
         return

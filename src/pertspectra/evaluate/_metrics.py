@@ -64,3 +64,33 @@ def prediction_metrics(
             }
         )
     return pd.DataFrame(rows, index=observed.index)
+
+
+def matched_correlation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Correlations of the best one-to-one matching of the rows of ``a`` and ``b``.
+
+    Compares two sets of factors (e.g. ``W`` of two fits, or a fit and the simulated truth):
+    rows are matched by maximizing the summed Pearson correlation across columns (Hungarian
+    algorithm); rows with zero variance count as correlation 0.
+
+    Parameters
+    ----------
+    a, b
+        Factors x features arrays with the same number of columns.
+
+    Returns
+    -------
+    The matched correlations, one per matched pair (``min(len(a), len(b))`` values), in the
+    order of ``a``'s rows.
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1]:
+        msg = f"need two 2-d arrays with the same number of columns, got {a.shape} and {b.shape}"
+        raise ValueError(msg)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        corr = np.corrcoef(a, b)[: a.shape[0], a.shape[0] :]
+    corr = np.nan_to_num(corr)
+    rows, cols = linear_sum_assignment(-corr)
+    return corr[rows, cols]
