@@ -204,7 +204,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--_child", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.prior == "string" and args.string is None:
-        from pertspectra.demo import shared_data_dir
+        from pertspectra.testing import shared_data_dir
 
         shared = shared_data_dir()
         if shared is None:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
-import os
 import resource
 import shutil
 import subprocess
@@ -29,11 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
-SHARED = Path(
-    os.environ.get(
-        "PERTSPECTRA_SHARED_DATA", Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
-    )
-)
+from pertspectra.testing import shared_data_dir
+
+SHARED = shared_data_dir() or Path("../shared/data")
 STRING_TABLE = SHARED / "knowledge" / "string_v12_human_physical_functional.tsv.gz"
 N_GENES = 5000
 N_PROTEINS = 19_600

@@ -17,7 +17,7 @@ def test_simulated_labels_are_canonical_and_truth_consistent(truth):
         cells_per_label=60,
         n_control_cells=200,
         truth=truth,
-        rng=0,
+        seed=0,
     )
     labels = list(adata.obs["perturbation"].cat.categories)
     parser = LabelParser()

@@ -6,9 +6,10 @@ import contextlib
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -96,3 +97,66 @@ def atomic_path(path: str | os.PathLike, *, directory: bool = False) -> Iterator
         shutil.rmtree(old, ignore_errors=True)
     else:
         os.replace(tmp, path)
+
+
+class _LineProgress:
+    """Progress for logs (CI, ``nohup``, files): one plain line every ``every`` seconds.
+
+    Written instead of a tqdm bar when the output is not a terminal, so a log holds a few
+    readable lines rather than thousands of carriage returns.
+    """
+
+    def __init__(self, total: int, desc: str, unit: str, every: float, stream: Any) -> None:
+        self.total, self.desc, self.unit, self.every, self.stream = total, desc, unit, every, stream
+        self.n = 0
+        self.postfix = ""
+        self.t0 = self.last = time.monotonic()
+
+    def update(self, n: int = 1) -> None:
+        self.n += n
+        now = time.monotonic()
+        if now - self.last >= self.every:
+            self.last = now
+            self._write(now)
+
+    def set_postfix(self, **kwargs: Any) -> None:
+        self.postfix = ", ".join(f"{k}={v}" for k, v in kwargs.items())
+
+    def _write(self, now: float) -> None:
+        pct = f" ({100 * self.n / self.total:.0f}%)" if self.total else ""
+        extra = f", {self.postfix}" if self.postfix else ""
+        self.stream.write(
+            f"{self.desc}: {self.n:,}/{self.total:,} {self.unit}{pct}, {now - self.t0:.0f} s{extra}\n"
+        )
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.n and time.monotonic() - self.t0 >= self.every:
+            self._write(time.monotonic())
+
+
+def progress_bar(
+    total: int, *, desc: str, unit: str, enabled: bool = True, every: float = 30.0
+) -> Any:
+    """A progress display: a tqdm bar on a terminal or in Jupyter, periodic lines otherwise.
+
+    Parameters
+    ----------
+    total
+        Expected number of steps.
+    desc, unit
+        What is counted (``"fit"``, ``"epoch"``).
+    enabled
+        ``False`` shows nothing.
+    every
+        Seconds between lines when the output is not a terminal.
+    """
+    import sys
+
+    from tqdm.auto import tqdm
+
+    stream = sys.stderr
+    interactive = bool(getattr(stream, "isatty", lambda: False)()) or "ipykernel" in sys.modules
+    if not enabled or interactive:
+        return tqdm(total=total, desc=desc, unit=unit, disable=not enabled)
+    return _LineProgress(total, desc, unit, every, stream)

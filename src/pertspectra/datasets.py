@@ -44,7 +44,7 @@ def simulate_screen(
     dispersion: float = 20.0,
     control_label: str = "ctrl",
     truth: Literal["log_additive", "pertspectra"] = "log_additive",
-    rng: SeedLike = 0,
+    seed: SeedLike = 0,
 ) -> AnnData:
     """Simulate a combinatorial CRISPR screen with known programs, singles and doubles.
 
@@ -82,7 +82,7 @@ def simulate_screen(
         or two programs (CRISPRa-like, ``P >= 0``), doubles exactly ``basal + A + B``, and the
         expected log-normalized value ``nu_j * (h P) W_j``; counts are drawn so that the
         log-normalized values match it (the measured genes are part of a larger transcriptome).
-    rng
+    seed
         Seed or generator.
 
     Returns
@@ -94,7 +94,7 @@ def simulate_screen(
     With ``truth="pertspectra"`` also ``W`` (factors x genes, basal factor first), ``P`` (design
     rows of the labels x factors) and ``gene_scale``.
     """
-    gen = default_rng(rng)
+    gen = default_rng(seed)
     if truth == "pertspectra":
         return _simulate_model_truth(
             n_genes=n_genes,
@@ -313,8 +313,27 @@ def _expected_lognorm(
     return out
 
 
-def toy(*, n_genes: int = 60, n_single: int = 6, n_double: int = 4, rng: SeedLike = 0) -> AnnData:
-    """A small simulated screen for examples and tests (seconds to fit)."""
+def toy(*, n_genes: int = 60, n_single: int = 6, n_double: int = 4, seed: SeedLike = 0) -> AnnData:
+    """A small simulated screen for examples and tests (seconds to fit).
+
+    Parameters
+    ----------
+    n_genes, n_single, n_double
+        Genes, single perturbations and double perturbations.
+    seed
+        Seed or generator.
+
+    Returns
+    -------
+    As :func:`simulate_screen`, with 70 cells per label and 200 control cells.
+
+    Examples
+    --------
+    >>> import pertspectra as ps
+    >>> adata = ps.datasets.toy(seed=0)
+    >>> adata.n_vars, adata.obs["perturbation"].nunique()
+    (60, 11)
+    """
     return simulate_screen(
         n_genes=n_genes,
         n_programs=4,
@@ -322,5 +341,5 @@ def toy(*, n_genes: int = 60, n_single: int = 6, n_double: int = 4, rng: SeedLik
         n_double=n_double,
         cells_per_label=70,
         n_control_cells=200,
-        rng=rng,
+        seed=seed,
     )

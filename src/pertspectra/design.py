@@ -94,6 +94,15 @@ class LabelParser:
         toks = self.tokens(label)
         return self.separator.join(toks) if toks else CONTROL_LABEL
 
+    def unmatched_controls(self, labels: Iterable[object], controls: Iterable[str]) -> list[str]:
+        """The names in ``controls`` that match no token of any label in ``labels``."""
+        seen: set[str] = set()
+        for label in labels:
+            text = str(label).strip()
+            seen.add(text.lower())
+            seen.update(p.strip().lower() for p in text.split(self.separator))
+        return [c for c in controls if c.strip().lower() not in seen]
+
     def is_control(self, label: object) -> bool:
         """Whether ``label`` denotes control cells."""
         return not self.tokens(label)

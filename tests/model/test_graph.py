@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 import torch
+from torch.overrides import TorchFunctionMode
 
 from pertspectra.model._graph import GraphPrior, graph_nll, graph_nll_dense
 
@@ -181,9 +182,10 @@ def test_devices(device: str, dtype: torch.dtype) -> None:
 
 
 def test_large_g_runs_blocked() -> None:
-    # g = 3000 with 256-row tiles: the pass holds two 256 x 1024 tiles (~2 MiB in float32) and
-    # a g x (L + 1) accumulator; a g x g float32 matrix would be 36 MB, and the dense autograd
-    # version keeps several of them. Memory itself is measured in benchmarks/graph_term.py.
+    # g = 3000 with 256-row tiles: on CPU a tile is 256 x min(g, 16 * 256) = 256 x 3000, so the
+    # pass holds two of them (~3 MiB each in float32) and g x 24 buffers (L padded to a multiple
+    # of 8); a g x g float32 matrix would be 36 MB, and the dense autograd version keeps several
+    # of them. Memory itself is measured in benchmarks/graph_term.py.
     g, L = 3000, 20
     w_free, b_free, k_free = _params(g, L, seed=11, dtype=torch.float32)
     W = torch.softmax(w_free, 0)
@@ -199,6 +201,56 @@ def test_large_g_runs_blocked() -> None:
     assert torch.isfinite(w_free.grad).all()
     # the value bounds: every pair contributes -log q in [-log(a + rho), -log(rho)]
     assert 0 < float(v0) < g * (g - 1) * -np.log(RHO)
+
+
+def _global_flags() -> tuple[bool, int, bool]:
+    return (
+        torch.backends.cuda.matmul.allow_tf32,
+        torch.get_num_threads(),
+        torch.backends.cudnn.allow_tf32,
+    )
+
+
+class _RecordFlags(TorchFunctionMode):
+    """Records the global flags at every torch call made inside the mode."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: set[tuple[bool, int, bool]] = set()
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        self.seen.add(_global_flags())
+        return func(*args, **(kwargs or {}))
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_global_torch_flags_untouched(device: str) -> None:
+    # float32 is where a TF32 toggle would act; both TF32 states are tried so that forcing
+    # either value inside the kernel is seen, even when it is restored afterwards
+    g, L = 60, 5
+    prior = GraphPrior.from_scipy(
+        _random_prior(g, 0.2, 5, binary=False), dtype=torch.float32, device=device
+    )
+    params = [t.detach().to(device).requires_grad_() for t in _params(g, L, 6, torch.float32)]
+    start = _global_flags()
+    try:
+        for tf32 in (start[0], not start[0]):
+            torch.backends.cuda.matmul.allow_tf32 = tf32
+            torch.backends.cudnn.allow_tf32 = not tf32
+            before = _global_flags()
+            with _RecordFlags() as rec:
+                v, grads = _loss_and_grads(
+                    lambda W, B, k: graph_nll(W, B, k, RHO, prior, block_size=16), *params
+                )
+            after = _global_flags()
+            assert after == before
+            assert rec.seen == {before}
+            assert torch.isfinite(v)
+            assert all(bool(torch.isfinite(gr).all()) for gr in grads)
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = start[0]
+        torch.backends.cudnn.allow_tf32 = start[2]
+    assert _global_flags() == start
 
 
 def test_prior_from_scipy_roundtrip() -> None:

@@ -33,7 +33,7 @@ def test_read_gmt_tab_comma_weighted_and_filters(tmp_path):
         "SET2": ["A", "B"],
         "SET3": ["A", "B"],
     }
-    frame = pp.read_gmt(path, as_frame=True)
+    frame = pp.gene_sets_to_frame(pp.read_gmt(path))
     assert list(frame.columns) == ["source", "target"]
     assert len(frame) == 4 + 3 + 5 + 2
 
@@ -114,7 +114,7 @@ def test_go_from_orgdb_propagates_to_ancestors(tmp_path):
     assert pp.go_gene_sets_from_orgdb(org, go, min_size=2, max_size=2) == {
         "middle (GO:0000002)": ["GA", "GB"]
     }
-    ids = pp.go_gene_sets_from_orgdb(org, go, min_size=1, id_type="entrez", as_frame=True)
+    ids = pp.gene_sets_to_frame(pp.go_gene_sets_from_orgdb(org, go, min_size=1, id_type="entrez"))
     assert set(ids.loc[ids["source"] == "root process (GO:0000001)", "target"]) == {
         "101",
         "102",

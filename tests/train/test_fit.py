@@ -12,41 +12,76 @@ from pertspectra.evaluate import matched_correlation, prediction_metrics, split_
 
 def test_same_seed_same_result(toy_stats):
     kw = {"n_factors": 4, "max_epochs": 40, "progress": False}
-    a = ps.train.fit(toy_stats, rng=3, **kw)
-    b = ps.train.fit(toy_stats, rng=3, **kw)
-    c = ps.train.fit(toy_stats, rng=4, **kw)
+    a = ps.train.fit(toy_stats, seed=3, **kw)
+    b = ps.train.fit(toy_stats, seed=3, **kw)
+    c = ps.train.fit(toy_stats, seed=4, **kw)
     np.testing.assert_array_equal(a.P, b.P)
     assert a.training["loss_history"] == b.training["loss_history"]
     assert not np.allclose(a.P, c.P)
 
 
-def test_threads_scoped_to_the_fit(toy_stats, monkeypatch):
+def test_threads_scoped_to_the_fit(toy_stats):
     import torch
 
-    from pertspectra.train import _loop
-
-    seen = []
-    real_run = _loop.run
-
-    def spy(*args, **kwargs):
-        seen.append(torch.get_num_threads())
-        return real_run(*args, **kwargs)
-
-    monkeypatch.setattr(_loop, "run", spy)
     before = torch.get_num_threads()
-    kw = {"n_factors": 4, "max_epochs": 20, "progress": False, "rng": 0}
+    kw = {"n_factors": 4, "max_epochs": 20, "progress": False, "seed": 0}
     one = ps.train.fit(toy_stats, threads=1, **kw)
-    assert seen == [1]
     assert one.training["threads"] == 1
     assert torch.get_num_threads() == before
     default = ps.train.fit(toy_stats, **kw)
-    assert seen == [1, before]
+    assert default.training["threads"] == before
     np.testing.assert_allclose(
         one.training["loss_history"], default.training["loss_history"], rtol=1e-5
     )
     with pytest.raises(ValueError, match="threads must be >= 1"):
         ps.train.fit(toy_stats, threads=0, **kw)
     assert torch.get_num_threads() == before
+
+
+def test_configs_and_shortcuts_agree(toy_stats):
+    from pertspectra.model import ModelConfig
+    from pertspectra.train import TrainConfig
+
+    kw = {"progress": False, "seed": 1}
+    a = ps.train.fit(
+        toy_stats, config=ModelConfig(n_factors=3), train_config=TrainConfig(max_epochs=15), **kw
+    )
+    b = ps.train.fit(toy_stats, n_factors=3, max_epochs=15, **kw)
+    ps.testing.assert_models_equal(a, b)
+    # a shortcut overrides the config object it belongs to
+    c = ps.train.fit(toy_stats, config=ModelConfig(n_factors=7), n_factors=3, max_epochs=15, **kw)
+    ps.testing.assert_models_equal(a, c)
+    assert ModelConfig(parametrization="effects").weight_decay == 0.0
+    assert ModelConfig().weight_decay == 0.001
+    with pytest.raises(TypeError, match=r"unknown option\(s\) \['n_factor'\]"):
+        ps.train.fit(toy_stats, n_factor=3, **kw)
+    with pytest.raises(TypeError, match="apply to cell-level data"):
+        ps.train.fit(toy_stats, normalize="log1p", **kw)
+
+
+def test_fit_passes_every_statistics_option(toy_adata):
+    counts = toy_adata.copy()
+    counts.X = counts.layers["counts"]
+    kw = {"perturbation_key": "perturbation", "n_factors": 3, "max_epochs": 5, "progress": False}
+    a = ps.train.fit(counts, normalize="log1p", target_sum=1e4, **kw)
+    b = ps.train.fit(counts, normalize="log1p", target_sum=1e3, **kw)
+    assert a.training["statistics"]["target_sum"] == 1e4
+    assert b.training["statistics"]["target_sum"] == 1e3
+    assert not np.allclose(a.training["loss_history"], b.training["loss_history"])
+
+
+def test_fit_key_added_writes_documented_slots(toy_adata):
+    stats = ps.stats.compute_group_stats(toy_adata, perturbation_key="perturbation", progress=False)
+    model = ps.train.fit(stats, n_factors=3, max_epochs=10, progress=False, key_added="run1")
+    labels = list(stats.obs_names)
+    np.testing.assert_allclose(stats.obsm["run1_P"], model.design.matrix(labels) @ model.P)
+    P = stats.uns["run1"]["P"]
+    assert list(P.index) == model.design.columns
+    np.testing.assert_allclose(P.to_numpy(), model.P)
+    assert stats.varm["run1_W"].shape == (stats.n_vars, 3)
+    assert "run1_gene_scale" in stats.var
+    assert "pertspectra" not in stats.uns
+    assert "pertspectra_P" not in stats.obsm
 
 
 def test_fit_from_cells_stores_results(toy_adata):
@@ -63,7 +98,7 @@ def test_fit_from_cells_stores_results(toy_adata):
 
 def test_paper_stopping_rule_counts(toy_stats):
     model = ps.train.fit(
-        toy_stats, n_factors=4, stopping="paper", max_epochs=3000, progress=False, rng=0
+        toy_stats, n_factors=4, stopping="paper", max_epochs=3000, progress=False, seed=0
     )
     loss = model.training["loss_history"]
     not_better = sum(1 for a, b in itertools.pairwise(loss) if not b < a)
@@ -115,12 +150,12 @@ def test_recovery_on_simulated_screen():
         truth="pertspectra",
         library_size=20000,
         effect_size=(0.5, 1.0),
-        rng=1,
+        seed=1,
     )
     stats = ps.stats.compute_group_stats(adata, perturbation_key="perturbation", progress=False)
-    train, test = split_combinations(list(stats.obs_names), fraction=0.25, rng=0)
+    train, test = split_combinations(list(stats.obs_names), fraction=0.25, seed=0)
     model = ps.train.fit(
-        stats[train].copy(), n_factors=6, graph=False, n_init=4, progress=False, rng=0
+        stats[train].copy(), n_factors=6, graph=False, n_init=4, progress=False, seed=0
     )
     assert len(model.training["init_final_losses"]) == 4
     assert model.training["final_loss"] == min(model.training["init_final_losses"])

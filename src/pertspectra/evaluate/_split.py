@@ -17,7 +17,7 @@ def split_combinations(
     *,
     fraction: float = 0.2,
     parser: LabelParser | None = None,
-    rng: SeedLike = 1,
+    seed: SeedLike = 1,
 ) -> tuple[list[str], list[str]]:
     """Hold out a fraction of the combination labels (all their cells become test cells).
 
@@ -37,7 +37,7 @@ def split_combinations(
     if not combos:
         msg = "no combination label whose single perturbations are all present: nothing to hold out"
         raise ValueError(msg)
-    gen = default_rng(rng)
+    gen = default_rng(seed)
     n_test = max(1, round(fraction * len(combos)))
     test = sorted(gen.choice(combos, size=n_test, replace=False).tolist())
     test_set = set(test)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
 
@@ -26,7 +27,8 @@ class ModelConfig:
         Apply the graph likelihood. Without a prior graph the authors still apply it with an
         all-zero adjacency (every gene pair a non-edge); ``False`` drops the term entirely.
     weight_decay
-        AdamW weight decay on every free parameter.
+        AdamW weight decay on every free parameter; ``None``: 0.001 (the authors') for
+        ``"paper"``, 0 for ``"effects"``.
     parametrization
         ``"paper"``: every row of ``P`` positive (``exp``), an unseen combination predicted as
         ``basal + A + B``. ``"effects"`` (our option, not in the paper): the ``basal`` row
@@ -43,7 +45,7 @@ class ModelConfig:
     delta: float = 0.001
     kappa: float | None = None
     graph: bool = True
-    weight_decay: float = 0.001
+    weight_decay: float | None = None
     parametrization: Literal["paper", "effects"] = "paper"
     floor: float = 1e-3
 
@@ -51,6 +53,9 @@ class ModelConfig:
         if self.parametrization not in ("paper", "effects"):
             msg = f"parametrization must be 'paper' or 'effects', got {self.parametrization!r}"
             raise ValueError(msg)
+        if self.weight_decay is None:
+            default = 0.0 if self.parametrization == "effects" else 0.001
+            object.__setattr__(self, "weight_decay", default)
         if int(self.n_factors) < 1:
             msg = f"n_factors must be >= 1, got {self.n_factors}"
             raise ValueError(msg)
@@ -59,9 +64,15 @@ class ModelConfig:
             if v is not None and not 0.0 < float(v) < 1.0:
                 msg = f"{name} must lie in (0, 1), got {v}"
                 raise ValueError(msg)
-        if self.lam <= 0 or self.delta < 0 or self.weight_decay < 0:
-            msg = "lam must be > 0, delta and weight_decay >= 0"
-            raise ValueError(msg)
+        for name, value, ok in (
+            ("lam", self.lam, 0 < float(self.lam) < math.inf),
+            ("delta", self.delta, 0 <= float(self.delta) < math.inf),
+            ("weight_decay", self.weight_decay, 0 <= float(self.weight_decay) < math.inf),
+            ("floor", self.floor, 0 < float(self.floor) < math.inf),
+        ):
+            if not ok:
+                msg = f"{name} must be a finite number {'> 0' if name in ('lam', 'floor') else '>= 0'}, got {value}"
+                raise ValueError(msg)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict for ``model.json``."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ import pandas as pd
 from .._utils import atomic_path
 from ..design import Design
 from ._config import ModelConfig
+from ._mean import expected_expression
 
 logger = logging.getLogger(__name__)
 
@@ -132,40 +133,23 @@ class FittedModel:
         if not labels:
             msg = "no labels to predict"
             raise ValueError(msg)
-        hpw = (self.design.matrix(labels) @ self.P) @ self.W
-        if self.config.parametrization == "effects":
-            hpw = np.maximum(hpw, self.config.floor)
-        mu = (self.gene_scale + self.config.delta) * hpw
+        mu = expected_expression(
+            self.design.matrix(labels),
+            self.P,
+            self.W,
+            self.gene_scale,
+            delta=self.config.delta,
+            parametrization=self.config.parametrization,
+            floor=self.config.floor,
+        )
         return pd.DataFrame(
             mu, index=pd.Index(labels, name="label"), columns=pd.Index(self.genes, name="gene")
         )
-
-    def loadings(self) -> pd.DataFrame:
-        """Gene loadings ``W.T`` as genes x factors."""
-        return pd.DataFrame(self.W.T, index=self.genes, columns=self.factor_names)
-
-    def perturbation_loadings(self) -> pd.DataFrame:
-        """``P`` as design columns x factors."""
-        return pd.DataFrame(self.P, index=self.design.columns, columns=self.factor_names)
 
     @property
     def factor_names(self) -> list[str]:
         """``factor_0``, ``factor_1``, ..."""
         return [f"factor_{i}" for i in range(self.W.shape[0])]
-
-    def check_genes(self, genes: Sequence[str]) -> None:
-        """Raise ``ValueError`` unless ``genes`` equal the model's genes in order."""
-        genes = [str(g) for g in genes]
-        if genes != self.genes:
-            missing = [g for g in self.genes if g not in set(genes)][:5]
-            extra = [g for g in genes if g not in set(self.genes)][:5]
-            msg = (
-                f"gene mismatch between model ({len(self.genes)} genes) and data ({len(genes)} genes)"
-                + (f"; missing in data: {missing}" if missing else "")
-                + (f"; not in model: {extra}" if extra else "")
-                + ("; same genes in another order" if not missing and not extra else "")
-            )
-            raise ValueError(msg)
 
     # --------------------------------------------------------------------- io
     def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:

@@ -18,7 +18,7 @@ from typing import Literal
 
 import pandas as pd
 
-from ._string import _open_text
+from ._files import open_text
 
 logger = logging.getLogger(__name__)
 
@@ -71,8 +71,7 @@ def read_gmt(
     min_size: int = 1,
     max_size: int | None = None,
     universe: Iterable[str] | None = None,
-    as_frame: bool = False,
-) -> dict[str, list[str]] | pd.DataFrame:
+) -> dict[str, list[str]]:
     """Read a GMT gene-set file (possibly gzipped).
 
     Each line is ``name<TAB>description<TAB>gene<TAB>gene...``. Gene fields holding several
@@ -87,19 +86,18 @@ def read_gmt(
         Keep sets with this many genes (after restricting to ``universe``).
     universe
         Keep only these genes (e.g. ``adata.var_names``) before the size filter.
-    as_frame
-        Return a tidy DataFrame (``source``, ``target``) instead of a dict.
 
     Returns
     -------
-    Dict set name -> genes (file order, de-duplicated), or the tidy DataFrame.
+    Dict set name -> genes (file order, de-duplicated); :func:`gene_sets_to_frame` gives the
+    tidy ``source``, ``target`` form.
     """
     path = Path(path)
     if not path.is_file():
         msg = f"file not found: {path}"
         raise FileNotFoundError(msg)
     sets: dict[str, list[str]] = {}
-    with _open_text(path) as fh:
+    with open_text(path) as fh:
         for lineno, line in enumerate(fh, 1):
             line = line.rstrip("\r\n")
             if not line.strip():
@@ -124,7 +122,7 @@ def read_gmt(
         raise ValueError(msg)
     out = filter_gene_sets(sets, min_size=min_size, max_size=max_size, universe=universe)
     logger.info("%s: %d of %d gene sets kept", path, len(out), len(sets))
-    return gene_sets_to_frame(out) if as_frame else out
+    return out
 
 
 def _connect(path: str | Path) -> sqlite3.Connection:
@@ -187,8 +185,7 @@ def go_gene_sets_from_orgdb(
     relationships: Iterable[str] | None = None,
     id_type: Literal["symbol", "entrez"] = "symbol",
     universe: Iterable[str] | None = None,
-    as_frame: bool = False,
-) -> dict[str, list[str]] | pd.DataFrame:
+) -> dict[str, list[str]]:
     """Gene Ontology gene sets from a Bioconductor OrgDb SQLite file.
 
     Parameters
@@ -215,12 +212,10 @@ def go_gene_sets_from_orgdb(
         Genes as ``"symbol"`` or ``"entrez"`` ids.
     universe
         Keep only these genes before the size filter.
-    as_frame
-        Return a tidy ``source``, ``target`` DataFrame.
 
     Returns
     -------
-    Dict set name -> genes, or the tidy DataFrame.
+    Dict set name -> genes (:func:`gene_sets_to_frame` gives the tidy form).
     """
     ns = str(namespace).lower()
     if ns not in ("bp", "mf", "cc"):
@@ -282,4 +277,4 @@ def go_gene_sets_from_orgdb(
         sets[names.get(go_id, go_id)] = sorted(set(map(str, genes)))
     out = filter_gene_sets(sets, min_size=min_size, max_size=max_size, universe=universe)
     logger.info("GO %s: %d of %d terms kept", namespace, len(out), len(sets))
-    return gene_sets_to_frame(out) if as_frame else out
+    return out

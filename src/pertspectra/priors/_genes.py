@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ._string import _split_header, read_header
+from ._files import read_header, split_header
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ class GeneLookup:
 def _read_table(source: str | Path | pd.DataFrame) -> pd.DataFrame:
     if isinstance(source, pd.DataFrame):
         return source
-    _cols, sep = _split_header(read_header(source))
+    _cols, sep = split_header(read_header(source))
     return pd.read_csv(source, sep=sep, dtype=str, keep_default_na=False, quoting=3)
 
 

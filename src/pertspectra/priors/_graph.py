@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ._string import CHUNKSIZE, _split_header, read_header
+from ._files import CHUNKSIZE, read_header, split_header
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ def read_edge_list_detailed(
 ) -> tuple[pd.DataFrame, frozenset[str]]:
     """Like :func:`read_edge_list`, also returning every name the file holds."""
     path = Path(path)
-    cols, detected = _split_header(read_header(path))
+    cols, detected = split_header(read_header(path))
     sep = sep or detected
     if source not in cols or target not in cols:
         msg = f"{path}: columns {source!r} and {target!r} not in the header {cols[:8]}"

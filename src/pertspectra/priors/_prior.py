@@ -12,16 +12,16 @@ import pandas as pd
 
 from pertspectra._keys import KEYS
 
+from ._files import read_header, split_header
 from ._genes import GeneLookup, gene_lookup, harmonize_genes
 from ._graph import prior_matrix, read_edge_list_detailed
-from ._string import _ENDS, _split_header, read_header, read_string_detailed
+from ._string import DEFAULT_MIN_SCORE, ENDS, read_string_detailed
 
 if TYPE_CHECKING:
     from anndata import AnnData
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MIN_SCORE = 0.7
 _MAPPED = ("ensembl", "alias", "mangled")
 
 
@@ -107,8 +107,8 @@ class PriorReport:
 
 def is_string_file(path: str | Path) -> bool:
     """Whether ``path`` looks like a STRING links/symbol/API table (by its header)."""
-    cols, _ = _split_header(read_header(path))
-    return any(set(e) <= set(cols) for e in _ENDS)
+    cols, _ = split_header(read_header(path))
+    return any(set(e) <= set(cols) for e in ENDS)
 
 
 def _gene_targets(adata: AnnData, perturbed: Iterable[str] | None) -> tuple[list[str], list[str]]:
@@ -136,6 +136,8 @@ def add_prior(
     aliases_table: str | Path | pd.DataFrame | None = None,
     lookup: GeneLookup | None = None,
     perturbed: Iterable[str] | None = None,
+    perturbation_key: str | None = None,
+    separator: str = "+",
     key_added: str | None = None,
 ) -> PriorReport:
     """Build the prior graph for ``adata`` and store it.
@@ -150,7 +152,9 @@ def add_prior(
     info
         STRING ``protein.info`` file for a ``protein.links`` file (found beside it if omitted).
     min_score
-        Minimum score on 0-1; ``None`` means 0.7 for STRING files and no threshold otherwise.
+        Minimum score on 0-1; ``None`` means :data:`DEFAULT_MIN_SCORE` (0.7, STRING's "high
+        confidence") for STRING files and no threshold for other edge lists. The CLI's
+        ``--min-score`` has the same default.
     channels
         STRING channels to recombine (e.g. ``"experiments,database"``); ``None``: the file's
         combined score.
@@ -162,6 +166,11 @@ def add_prior(
     perturbed
         Perturbed gene names, for the coverage report. Targets whose
         ``adata.uns["pertspectra_target_types"]`` entry is not ``"gene"`` are left out.
+    perturbation_key
+        ``obs`` column of perturbation labels: its targets are the perturbed genes (added to
+        ``perturbed``). CLI: ``pertspectra prior --perturbation-key``.
+    separator
+        Separator of combined targets in those labels.
     key_added
         Key of ``adata.varp`` (the matrix) and ``adata.uns`` (provenance and report);
         default ``"pertspectra_prior"``.
@@ -173,6 +182,14 @@ def add_prior(
     counts, and the report).
     """
     key = key_added or KEYS.prior
+    if min_score is not None and not 0.0 <= float(min_score) <= 1.0:
+        msg = f"min_score {min_score} must be in [0, 1] (STRING's file score 700 is 0.7)"
+        raise ValueError(msg)
+    if perturbation_key is not None:
+        perturbed = [
+            *(perturbed or ()),
+            *perturbed_genes(adata, perturbation_key, separator=separator),
+        ]
     var_names = [str(v) for v in adata.var_names]
     gene_targets, other_targets = _gene_targets(adata, perturbed)
 
@@ -270,3 +287,35 @@ def add_prior(
             "%d perturbed gene(s) have no edge in the prior: %s", len(no_edge), no_edge[:10]
         )
     return report
+
+
+def perturbed_genes(adata: AnnData, perturbation_key: str, *, separator: str = "+") -> list[str]:
+    """The perturbation targets named in ``adata.obs[perturbation_key]`` (controls left out).
+
+    Parameters
+    ----------
+    adata
+        Cell-level AnnData.
+    perturbation_key
+        ``obs`` column of perturbation labels (``"A"``, ``"A+B"``, controls).
+    separator
+        Separator of combined targets.
+
+    Returns
+    -------
+    Target names in order of first appearance among the used labels.
+    """
+    from ..design import LabelParser
+
+    if perturbation_key not in adata.obs.columns:
+        msg = f"perturbation_key {perturbation_key!r} is not an obs column (columns: {list(adata.obs.columns)[:10]})"
+        raise KeyError(msg)
+    parser = LabelParser(separator=separator)
+    labels = adata.obs[perturbation_key]
+    values = labels.cat.categories if hasattr(labels, "cat") else labels.dropna().unique()
+    used = set(labels.dropna().astype(str))
+    tokens: dict[str, None] = {}
+    for label in values:
+        if str(label) in used:
+            tokens.update(dict.fromkeys(parser.tokens(label)))
+    return list(tokens)

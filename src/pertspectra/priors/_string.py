@@ -26,7 +26,6 @@ rows whose two ends are wanted (and whose score passes the threshold) are kept.
 
 from __future__ import annotations
 
-import gzip
 import logging
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -36,7 +35,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ._files import CHUNKSIZE, read_header, split_header
+
 logger = logging.getLogger(__name__)
+
+#: Minimum score (0-1) of a STRING edge by default: STRING's "high confidence".
+DEFAULT_MIN_SCORE = 0.7
 
 #: STRING's prior probability of a random protein pair being linked.
 STRING_PRIOR = 0.041
@@ -70,8 +74,7 @@ _API_COLUMNS = {
     "tscore": "textmining",
     "score": "combined_score",
 }
-_ENDS = (("protein1", "protein2"), ("symbol_a", "symbol_b"), ("preferredName_A", "preferredName_B"))
-CHUNKSIZE = 500_000
+ENDS = (("protein1", "protein2"), ("symbol_a", "symbol_b"), ("preferredName_A", "preferredName_B"))
 
 
 @dataclass
@@ -81,31 +84,6 @@ class StringRead:
     edges: pd.DataFrame
     names: frozenset[str]
     info: dict[str, object] = field(default_factory=dict)
-
-
-def _open_text(path: Path):
-    with open(path, "rb") as fh:
-        magic = fh.read(2)
-    if magic == b"\x1f\x8b":
-        return gzip.open(path, "rt", encoding="utf-8")
-    return open(path, encoding="utf-8")
-
-
-def read_header(path: str | Path) -> str:
-    """First line of a (possibly gzipped) text file, without the newline."""
-    path = Path(path)
-    if not path.is_file():
-        msg = f"file not found: {path}"
-        raise FileNotFoundError(msg)
-    with _open_text(path) as fh:
-        return fh.readline().rstrip("\r\n")
-
-
-def _split_header(line: str) -> tuple[list[str], str]:
-    for sep in ("\t", ",", " "):
-        if sep in line:
-            return [c.strip() for c in line.split(sep)], sep
-    return [line.strip()], "\t"
 
 
 def _canonical_channel(name: str) -> str:
@@ -206,7 +184,7 @@ def _version(path: Path) -> str:
 def read_string_info(path: str | Path) -> dict[str, str]:
     """Map STRING protein ids to preferred names from ``protein.info.v12.0.txt.gz``."""
     path = Path(path)
-    header, sep = _split_header(read_header(path))
+    header, sep = split_header(read_header(path))
     header = [h.lstrip("#") for h in header]
     if "string_protein_id" not in header or "preferred_name" not in header:
         msg = f"{path} is not a STRING protein.info file (header {header[:4]})"
@@ -245,7 +223,7 @@ def read_string_detailed(
     path: str | Path,
     *,
     info: str | Path | None = None,
-    min_score: float = 0.7,
+    min_score: float = DEFAULT_MIN_SCORE,
     channels: str | Iterable[str] | None = None,
     genes: Iterable[str] | None = None,
 ) -> StringRead:
@@ -255,9 +233,9 @@ def read_string_detailed(
         msg = f"min_score={min_score} is on STRING's 0-1 scale (a file score of 700 is 0.7)"
         raise ValueError(msg)
     chosen = parse_channels(channels)
-    raw_header, sep = _split_header(read_header(path))
+    raw_header, sep = split_header(read_header(path))
     renamed = {c: _API_COLUMNS.get(c, _canonical_channel(c)) for c in raw_header}
-    ends = next((e for e in _ENDS if set(e) <= set(raw_header)), None)
+    ends = next((e for e in ENDS if set(e) <= set(raw_header)), None)
     if ends is None:
         msg = (
             f"{path} is not a STRING file (header {raw_header[:6]}); for a plain "
@@ -359,7 +337,7 @@ def read_string(
     path: str | Path,
     *,
     info: str | Path | None = None,
-    min_score: float = 0.7,
+    min_score: float = DEFAULT_MIN_SCORE,
     channels: str | Iterable[str] | None = None,
     genes: Iterable[str] | None = None,
 ) -> pd.DataFrame:

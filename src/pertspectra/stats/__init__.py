@@ -5,16 +5,7 @@ In memory, backed ``.h5ad`` (chunk by chunk), or Dask arrays (``read_dask`` for 
 """
 
 from ._dask import read_dask
-from ._forecast import forecast_fit, format_forecast
-from ._group import CountsError, compute_group_stats, group_labels
+from ._group import CountsError, compute_group_stats
 from ._normalize import normalize_log1p
 
-__all__ = [
-    "CountsError",
-    "compute_group_stats",
-    "forecast_fit",
-    "format_forecast",
-    "group_labels",
-    "normalize_log1p",
-    "read_dask",
-]
+__all__ = ["CountsError", "compute_group_stats", "normalize_log1p", "read_dask"]

@@ -121,3 +121,30 @@ def log1p_normalize(
     totals = arr.sum(axis=1)
     scale = np.divide(target_sum, totals, out=np.zeros_like(totals), where=totals > 0)
     return np.log1p(arr * scale[:, None])
+
+
+def accumulate(
+    codes: np.ndarray,
+    chunk: np.ndarray | sp.csr_matrix,
+    n_groups: int,
+    sums: np.ndarray,
+    sq: np.ndarray,
+) -> None:
+    """Add one chunk's per-group sums and sums of squares into ``sums`` and ``sq`` (in place).
+
+    ``codes`` gives each row's group (-1: skipped).
+    """
+    keep = codes >= 0
+    if not keep.any():
+        return
+    rows = np.flatnonzero(keep)
+    ind = sp.csr_matrix((np.ones(rows.size), (codes[rows], rows)), shape=(n_groups, chunk.shape[0]))
+    if sp.issparse(chunk):
+        c = chunk.astype(np.float64)
+        sums += (ind @ c).toarray()
+        c.data **= 2
+        sq += (ind @ c).toarray()
+    else:
+        c = np.asarray(chunk, dtype=np.float64)
+        sums += ind @ c
+        sq += ind @ (c * c)

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import scipy.sparse as sp
 
-from ._chunks import check_values, log1p_normalize, looks_like_counts
+from ._chunks import accumulate, check_values, log1p_normalize, looks_like_counts
 
 if TYPE_CHECKING:
     from anndata import AnnData
@@ -76,8 +76,6 @@ def _block_partial(
     what: str,
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """Validate, normalize and reduce one row block (runs on a worker)."""
-    from ._group import _accumulate
-
     chunk = as_chunk(block)
     check_values(chunk, start=start, what=what)
     if not (codes >= 0).any():
@@ -87,7 +85,7 @@ def _block_partial(
     n_genes = chunk.shape[1]
     sums = np.zeros((n_groups, n_genes))
     sq = np.zeros((n_groups, n_genes))
-    _accumulate(codes, chunk, n_groups, sums, sq)
+    accumulate(codes, chunk, n_groups, sums, sq)
     return sums, sq
 
 

@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
 from .._keys import (
     LAYER_SUM,
@@ -32,8 +31,10 @@ from .._keys import (
     STATS_UNS,
     WEIGHT,
 )
+from .._utils import progress_bar
 from ..design import DEFAULT_CONTROLS, LabelParser, canonical_labels
 from ._chunks import (
+    accumulate,
     check_values,
     get_matrix,
     is_dask,
@@ -54,35 +55,12 @@ class CountsError(ValueError):
     """Raised when raw counts are given where log-normalized data is expected."""
 
 
-def _accumulate(
-    codes: np.ndarray,
-    chunk: np.ndarray | sp.csr_matrix,
-    n_groups: int,
-    sums: np.ndarray,
-    sq: np.ndarray,
-) -> None:
-    keep = codes >= 0
-    if not keep.any():
-        return
-    rows = np.flatnonzero(keep)
-    ind = sp.csr_matrix((np.ones(rows.size), (codes[rows], rows)), shape=(n_groups, chunk.shape[0]))
-    if sp.issparse(chunk):
-        c = chunk.astype(np.float64)
-        sums += (ind @ c).toarray()
-        c.data **= 2
-        sq += (ind @ c).toarray()
-    else:
-        c = np.asarray(chunk, dtype=np.float64)
-        sums += ind @ c
-        sq += ind @ (c * c)
-
-
 def compute_group_stats(
     adata: AnnData,
     *,
     perturbation_key: str,
     layer: str | None = None,
-    controls: Iterable[str] = DEFAULT_CONTROLS,
+    controls: Iterable[str] | None = None,
     separator: str = "+",
     exclude_labels: Iterable[str] = (),
     min_cells: int = 50,
@@ -105,7 +83,9 @@ def compute_group_stats(
     layer
         Layer to read instead of ``X``.
     controls
-        Names of control labels (case-insensitive); ``"ctrl"`` is always one.
+        Names of control labels (case-insensitive); ``"ctrl"`` is always one. ``None``: the
+        built-in names (:data:`~pertspectra.design.DEFAULT_CONTROLS`). Names given explicitly
+        replace the built-in ones and must each match some cell's label (CLI: ``--control``).
     separator
         Separator of combined targets in a label.
     exclude_labels
@@ -158,10 +138,25 @@ def compute_group_stats(
         msg = f"duplicated gene names in var_names (e.g. {dup}); call adata.var_names_make_unique()"
         raise ValueError(msg)
 
-    parser = LabelParser(separator=separator, controls=tuple(controls))
+    explicit = controls is not None
+    controls = tuple(DEFAULT_CONTROLS if controls is None else controls)
+    if explicit and not controls:
+        msg = "controls is empty: name the control label(s), or pass None for the built-in names"
+        raise ValueError(msg)
+    parser = LabelParser(separator=separator, controls=controls)
     raw = adata.obs[perturbation_key]
     if isinstance(raw.dtype, pd.CategoricalDtype):
         raw = raw.cat.remove_unused_categories()
+    if explicit:
+        values = raw.cat.categories if isinstance(raw.dtype, pd.CategoricalDtype) else raw.unique()
+        missing = parser.unmatched_controls([v for v in values if not pd.isna(v)], controls)
+        if missing:
+            shown = ", ".join(map(str, list(values)[:8]))
+            msg = (
+                f"control label(s) {missing} match no cell in obs[{perturbation_key!r}] "
+                f"(labels seen: {shown}, ...); check the spelling"
+            )
+            raise ValueError(msg)
     labels, summary = canonical_labels(
         raw.to_numpy(dtype=object),
         parser=parser,
@@ -196,9 +191,7 @@ def compute_group_stats(
             check_first=check_first,
         )
     else:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=adata.n_obs, desc="group statistics", unit="cell", disable=not progress)
+        bar = progress_bar(adata.n_obs, desc="group statistics", unit="cells", enabled=progress)
         for start, stop, chunk in iter_row_chunks(x, chunk_size):
             check_values(chunk, start=start, what=what)
             if start == 0:
@@ -208,7 +201,7 @@ def compute_group_stats(
                 )
             if normalize == "log1p":
                 chunk = log1p_normalize(chunk, target_sum)
-            _accumulate(codes[start:stop], chunk, n_groups, sums, sq)
+            accumulate(codes[start:stop], chunk, n_groups, sums, sq)
             bar.update(stop - start)
         bar.close()
 
@@ -278,8 +271,3 @@ def _stats_info(
         excluded_n_cells=int(summary.excluded.sum()),
     )
     return info
-
-
-def group_labels(stats: AnnData) -> list[str]:
-    """Canonical labels of a perturbation-level AnnData."""
-    return [str(x) for x in stats.obs_names]

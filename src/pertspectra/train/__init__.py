@@ -1,7 +1,9 @@
-"""Training: ``fit`` (AnnData in, :class:`~pertspectra.model.FittedModel` out) and the loop."""
+"""Training: ``fit`` (AnnData in, :class:`~pertspectra.model.FittedModel` out), the loop, forecasts."""
 
+from ._config import EFFECTS_LEARNING_RATES, PAPER_LEARNING_RATES, TrainConfig
 from ._fit import fit, is_group_stats, store_results
-from ._loop import EFFECTS_LEARNING_RATES, PAPER_LEARNING_RATES, History, TrainConfig, run
+from ._forecast import forecast, forecast_fit, format_forecast
+from ._loop import History, run
 
 __all__ = [
     "EFFECTS_LEARNING_RATES",
@@ -9,6 +11,9 @@ __all__ = [
     "History",
     "TrainConfig",
     "fit",
+    "forecast",
+    "forecast_fit",
+    "format_forecast",
     "is_group_stats",
     "run",
     "store_results",

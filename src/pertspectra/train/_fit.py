@@ -2,24 +2,25 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, Literal
+from dataclasses import fields, replace
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
 
 from .._keys import KEYS, LAYER_WEIGHTED_SUM, STATS_UNS, WEIGHT
 from .._utils import default_rng, resolve_device, torch_threads
-from ..design import DEFAULT_CONTROLS, LabelParser, build_design
+from ..design import LabelParser, build_design
 from ..model._config import ModelConfig
 from ..model._fitted import FittedModel
-from ._loop import EFFECTS_LEARNING_RATES, PAPER_LEARNING_RATES, TrainConfig
+from ._config import TrainConfig
 
 if TYPE_CHECKING:
     from anndata import AnnData
 
-    from .._types import DeviceLike, Dtype, Encoding, SeedLike, Stopping, Weighting
+    from .._types import DeviceLike, Encoding, SeedLike
 
 logger = logging.getLogger(__name__)
 
@@ -33,38 +34,17 @@ def fit(
     adata: AnnData,
     *,
     perturbation_key: str | None = None,
-    layer: str | None = None,
-    controls: Iterable[str] = DEFAULT_CONTROLS,
-    separator: str = "+",
-    exclude_labels: Iterable[str] = (),
-    min_cells: int = 50,
-    weighting: Weighting = "label",
-    normalize: str | None = None,
-    allow_counts: bool = False,
+    config: ModelConfig | None = None,
+    train_config: TrainConfig | None = None,
     encoding: Encoding = "gene",
     prior: Any = None,
     prior_key: str | None = None,
-    n_factors: int = 200,
-    lam: float = 1.0,
-    rho: float = 0.05,
-    delta: float = 0.001,
-    kappa: float | None = None,
-    graph: bool = True,
-    parametrization: Literal["paper", "effects"] = "paper",
-    weight_decay: float | None = None,
-    max_epochs: int = 10_000,
-    learning_rates: Iterable[float] | None = None,
-    stopping: Stopping = "relative",
-    tol: float = 1e-5,
-    patience: int = 50,
+    seed: SeedLike = 0,
     device: DeviceLike = "auto",
-    dtype: Dtype = "float32",
-    rng: SeedLike = 0,
-    n_init: int = 1,
-    threads: int | None = None,
     progress: bool = True,
-    chunk_size: int = 10_000,
+    key_added: str = "pertspectra",
     store: bool = True,
+    **kwargs: Any,
 ) -> FittedModel:
     """Fit PertSpectra to a Perturb-seq screen.
 
@@ -75,12 +55,15 @@ def fit(
     ----------
     adata
         Cells x genes (log-normalized, in memory or backed), or a perturbation-level AnnData
-        from :func:`~pertspectra.stats.compute_group_stats` (then the statistics options below
-        are ignored).
+        from :func:`~pertspectra.stats.compute_group_stats` (then no statistics options apply).
     perturbation_key
         ``obs`` column of perturbation labels (required for a cell-level AnnData).
-    layer, controls, separator, exclude_labels, min_cells, weighting, normalize, allow_counts, chunk_size
-        Passed to :func:`~pertspectra.stats.compute_group_stats`.
+    config
+        What is fitted (:class:`~pertspectra.model.ModelConfig`): factors, ``lam``, ``rho``,
+        the graph term, the parametrization, weight decay.
+    train_config
+        How it is fitted (:class:`~pertspectra.train.TrainConfig`): epochs, schedule,
+        stopping rule, restarts, dtype, threads.
     encoding
         ``"gene"`` (one design column per perturbed gene; predicts unseen combinations) or
         ``"label"`` (one column per label).
@@ -90,40 +73,51 @@ def fit(
         adjacency, as the authors).
     prior_key
         ``varp`` key of the prior (default ``"pertspectra_prior"``; an explicit key must exist).
-    n_factors, lam, rho, delta, kappa, graph, parametrization
-        Model hyperparameters (:class:`~pertspectra.model.ModelConfig`). ``parametrization=
-        "effects"`` makes each perturbation a signed deviation from control, so combinations
-        are additive in effects (not in the paper; see the config's documentation).
-    weight_decay
-        AdamW weight decay; default 0.001 (the authors') for ``"paper"``, 0 for ``"effects"``.
-    learning_rates
-        The stepped schedule; default the authors' ``(1, 0.5, 0.1, 0.01, 0.001, 0.0001)`` for
-        ``"paper"``, ``(0.05, 0.01, 0.001)`` for ``"effects"``.
-    max_epochs, stopping, tol, patience
-        Optimisation (:class:`~pertspectra.train.TrainConfig`).
+    seed
+        Seed or generator; the same seed gives the same result on the CPU at the same thread
+        count.
     device
         ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``, ...
-    dtype
-        ``"float32"`` or ``"float64"``.
-    rng
-        Seed or generator; the same seed gives the same result on the CPU.
-    n_init
-        Independent initialisations; the fit with the lowest final objective is kept (the
-        objective is non-convex, so restarts guard against poor local optima).
-    threads
-        CPU threads for torch during the fit (``torch.set_num_threads``, restored afterwards);
-        default: torch's setting. On a machine whose cores are busy with other work, 1 thread
-        can be several times faster than the default (idle OpenMP threads spin).
     progress
-        Show progress bars.
+        Show progress.
+    key_added
+        Prefix of the slots written into ``adata`` (see Returns).
     store
         Write the results into ``adata`` (skipped for a backed AnnData).
+    **kwargs
+        Shortcuts, each routed to the one object that owns it: any field of
+        :class:`~pertspectra.model.ModelConfig` (``n_factors=50``, ``lam=...``) or
+        :class:`~pertspectra.train.TrainConfig` (``max_epochs=...``, ``n_init=3``,
+        ``threads=1``), overriding ``config`` / ``train_config``, and any option of
+        :func:`~pertspectra.stats.compute_group_stats` (``normalize="log1p"``,
+        ``exclude_labels=[...]``, ``min_cells``, ``target_sum``, ``controls``, ``layer``, ...)
+        for a cell-level AnnData. ``rng`` is accepted as an old spelling of ``seed``.
 
     Returns
     -------
-    The :class:`~pertspectra.model.FittedModel`. With ``store``, also writes
-    ``adata.varm["pertspectra_W"]`` (genes x factors), ``adata.var["pertspectra_gene_scale"]`` and
-    ``adata.uns["pertspectra"]`` (config, training summary, versions).
+    The :class:`~pertspectra.model.FittedModel`. With ``store``, also writes (``key_added``
+    ``= "pertspectra"`` shown): ``adata.varm["pertspectra_W"]`` (genes x factors),
+    ``adata.var["pertspectra_gene_scale"]``, ``adata.uns["pertspectra"]`` (``params``,
+    ``training`` summary, ``versions``, and ``P``: design columns x factors as a DataFrame) and,
+    on a perturbation-level AnnData, ``adata.obsm["pertspectra_P"]`` (labels x factors: each
+    label's loadings ``h_c P``).
+
+    Raises
+    ------
+    TypeError
+        On a keyword that no config or statistics option owns.
+    ValueError
+        On invalid settings or data (see :func:`~pertspectra.stats.compute_group_stats`).
+
+    Examples
+    --------
+    >>> import pertspectra as ps
+    >>> adata = ps.datasets.toy(seed=0)
+    >>> model = ps.train.fit(
+    ...     adata, perturbation_key="perturbation", n_factors=4, max_epochs=50, progress=False
+    ... )
+    >>> adata.varm["pertspectra_W"].shape
+    (60, 4)
     """
     import torch
 
@@ -133,75 +127,43 @@ def fit(
     from ..stats import compute_group_stats
     from ._loop import run
 
-    effects = parametrization == "effects"
-    if weight_decay is None:
-        weight_decay = 0.0 if effects else 0.001
-    if learning_rates is None:
-        learning_rates = EFFECTS_LEARNING_RATES if effects else PAPER_LEARNING_RATES
-    config = ModelConfig(
-        n_factors=n_factors,
-        lam=lam,
-        rho=rho,
-        delta=delta,
-        kappa=kappa,
-        graph=graph,
-        weight_decay=weight_decay,
-        parametrization=parametrization,
-    )
-    tconfig = TrainConfig(
-        max_epochs=max_epochs,
-        learning_rates=tuple(float(x) for x in learning_rates),
-        stopping=stopping,
-        tol=tol,
-        patience=patience,
-        weight_decay=weight_decay,
-    )
-    if dtype not in ("float32", "float64"):
-        msg = f"dtype must be 'float32' or 'float64', got {dtype!r}"
-        raise ValueError(msg)
+    if "rng" in kwargs:
+        seed = kwargs.pop("rng")
+    config, tconfig, stats_kwargs = _route_options(config, train_config, kwargs)
+    tconfig = tconfig.resolved(config.parametrization)
 
     if is_group_stats(adata):
+        if stats_kwargs:
+            msg = f"{sorted(stats_kwargs)} apply to cell-level data; adata holds group statistics"
+            raise TypeError(msg)
         stats = adata
         info = dict(adata.uns[STATS_UNS])
         parser = LabelParser(
             separator=str(info.get("separator", "+")),
-            controls=tuple(info.get("controls", controls)),
+            controls=tuple(info.get("controls", ())),
         )
     else:
         if perturbation_key is None:
             msg = "perturbation_key is required: the obs column holding perturbation labels"
             raise ValueError(msg)
         stats = compute_group_stats(
-            adata,
-            perturbation_key=perturbation_key,
-            layer=layer,
-            controls=controls,
-            separator=separator,
-            exclude_labels=exclude_labels,
-            min_cells=min_cells,
-            weighting=weighting,
-            normalize=normalize,
-            allow_counts=allow_counts,
-            chunk_size=chunk_size,
-            progress=progress,
+            adata, perturbation_key=perturbation_key, progress=progress, **stats_kwargs
         )
-        parser = LabelParser(separator=separator, controls=tuple(controls))
+        info = dict(stats.uns[STATS_UNS])
+        parser = LabelParser(separator=str(info["separator"]), controls=tuple(info["controls"]))
 
     labels = [str(x) for x in stats.obs_names]
     design = build_design(labels, encoding=encoding, parser=parser)
     genes = [str(g) for g in stats.var_names]
     prior_matrix, prior_desc = _resolve_prior(stats, prior, prior_key, len(genes))
-    if prior_matrix is None and graph:
+    if prior_matrix is None and config.graph:
         logger.info(
             "no prior graph: the graph term acts with an all-zero adjacency (as the authors)"
         )
 
     dev = resolve_device(device)
-    tdtype = torch.float64 if dtype == "float64" else torch.float32
-    if n_init < 1:
-        msg = f"n_init must be >= 1, got {n_init}"
-        raise ValueError(msg)
-    seeds = [int(x) for x in default_rng(rng).integers(2**62, size=n_init)]
+    tdtype = torch.float64 if tconfig.dtype == "float64" else torch.float32
+    seeds = [int(x) for x in default_rng(seed).integers(2**62, size=tconfig.n_init)]
     h = torch.as_tensor(design.matrix(labels), dtype=tdtype, device=dev)
     s = torch.as_tensor(np.asarray(stats.layers[LAYER_WEIGHTED_SUM]), dtype=tdtype, device=dev)
     w = torch.as_tensor(stats.obs[WEIGHT].to_numpy(), dtype=tdtype, device=dev)
@@ -216,16 +178,16 @@ def fit(
         len(labels),
         len(genes),
         len(design.columns),
-        n_factors,
+        config.n_factors,
         dev,
-        dtype,
+        tconfig.dtype,
     )
     best = None
     init_losses = []
-    with torch_threads(threads):
+    with torch_threads(tconfig.threads):
         n_threads = torch.get_num_threads()
-        for seed in seeds:
-            gen = torch.Generator().manual_seed(seed)
+        for init_seed in seeds:
+            gen = torch.Generator().manual_seed(init_seed)
             module = PertSpectraModule(
                 len(design.columns), len(genes), config, generator=gen, dtype=tdtype
             ).to(dev)
@@ -233,14 +195,16 @@ def fit(
                 list(module.parameters()),
                 lambda module=module: pertspectra_loss(module, h, s, w, gprior).total,
                 tconfig,
+                weight_decay=float(config.weight_decay or 0.0),
                 progress=progress,
             )
             with torch.no_grad():
                 terms = pertspectra_loss(module, h, s, w, gprior)
             init_losses.append(float(terms.total))
             if best is None or float(terms.total) < float(best[2].total):
-                best = (seed, module, terms, hist)
-    seed, module, terms, hist = best
+                best = (init_seed, module, terms, hist)
+    assert best is not None  # n_init >= 1
+    init_seed, module, terms, hist = best
     with torch.no_grad():
         values = {
             "P": module.P,
@@ -251,6 +215,7 @@ def fit(
         }
         arrays = {k: v.detach().cpu().double().numpy() for k, v in values.items()}
     training = {
+        **tconfig.to_dict(),
         "epochs": hist.epochs,
         "final_loss": float(terms.total),
         "final_recon": float(terms.recon),
@@ -262,24 +227,52 @@ def fit(
         "seconds_per_epoch": hist.seconds / max(hist.epochs, 1),
         "device": str(dev),
         "threads": n_threads,
-        "dtype": dtype,
-        "seed": seed,
-        "n_init": n_init,
+        "seed": init_seed,
         "init_final_losses": init_losses,
-        "stopping": stopping,
-        "tol": tol,
-        "patience": patience,
-        "max_epochs": max_epochs,
-        "learning_rates": list(tconfig.learning_rates),
         "prior": prior_desc,
         "n_labels": len(labels),
         "n_cells": int(stats.obs["n_cells"].sum()),
-        "statistics": {k: _plain(v) for k, v in dict(stats.uns.get(STATS_UNS, {})).items()},
+        "statistics": {k: _plain(v) for k, v in info.items()},
     }
     model = FittedModel(**arrays, genes=genes, design=design, config=config, training=training)
     if store and not adata.isbacked:
-        store_results(adata, model)
+        store_results(adata, model, key_added=key_added)
     return model
+
+
+def _route_options(
+    config: ModelConfig | None, train_config: TrainConfig | None, kwargs: dict[str, Any]
+) -> tuple[ModelConfig, TrainConfig, dict[str, Any]]:
+    """Send each keyword shortcut to the one object that owns it."""
+    from ..stats import compute_group_stats
+
+    model_names = {f.name for f in fields(ModelConfig)}
+    train_names = {f.name for f in fields(TrainConfig)}
+    stats_names = set(inspect.signature(compute_group_stats).parameters) - {
+        "adata",
+        "perturbation_key",
+        "progress",
+    }
+    model_kw = {k: v for k, v in kwargs.items() if k in model_names}
+    train_kw = {k: v for k, v in kwargs.items() if k in train_names}
+    stats_kw = {k: v for k, v in kwargs.items() if k in stats_names}
+    unknown = set(kwargs) - model_names - train_names - stats_names
+    if unknown:
+        msg = (
+            f"fit() got unknown option(s) {sorted(unknown)}; options are the fields of "
+            f"ModelConfig {sorted(model_names)}, of TrainConfig {sorted(train_names)} and the "
+            f"parameters of compute_group_stats {sorted(stats_names)}"
+        )
+        raise TypeError(msg)
+    config = ModelConfig() if config is None else config
+    if model_kw:
+        if "parametrization" in model_kw and "weight_decay" not in model_kw:
+            model_kw["weight_decay"] = None  # the new parametrization's default
+        config = replace(config, **model_kw)
+    train_config = TrainConfig() if train_config is None else train_config
+    if train_kw:
+        train_config = replace(train_config, **train_kw)
+    return config, train_config, stats_kw
 
 
 def _plain(v: Any) -> Any:
@@ -315,15 +308,31 @@ def _resolve_prior(
     return mat, f"{desc}; {int(n_edges)} undirected edges"
 
 
-def store_results(adata: AnnData, model: FittedModel, *, key: str = "pertspectra") -> None:
-    """Write a model's gene-level results into ``adata`` (aligned by gene name).
+def store_results(adata: AnnData, model: FittedModel, *, key_added: str = "pertspectra") -> None:
+    """Write a model's results into ``adata`` (aligned by gene name and label).
 
-    Writes ``varm[f"{key}_W"]`` (genes x factors), ``var[f"{key}_gene_scale"]`` and
-    ``uns[key]`` (config, training summary without the loss history, versions).
+    Parameters
+    ----------
+    adata
+        Cell-level or perturbation-level AnnData with the model's genes (others get NaN).
+    model
+        A fitted model.
+    key_added
+        Prefix of the slots (:class:`~pertspectra._keys.Keys`).
+
+    Returns
+    -------
+    ``None``. Writes ``varm[f"{key_added}_W"]`` (genes x factors),
+    ``var[f"{key_added}_gene_scale"]``, ``uns[key_added]`` (``params``, ``training`` summary
+    without the loss history, ``versions``, ``P`` as a design columns x factors DataFrame) and,
+    when ``adata``'s ``obs_names`` are the model's labels (a perturbation-level AnnData),
+    ``obsm[f"{key_added}_P"]``: each label's loadings ``h_c P`` (labels x factors).
     """
+    import pandas as pd
+
     from .._keys import Keys
 
-    keys = Keys(key)
+    keys = Keys(key_added)
     idx = {g: i for i, g in enumerate(model.genes)}
     pos = np.array([idx.get(str(g), -1) for g in adata.var_names])
     W = np.full((adata.n_vars, model.W.shape[0]), np.nan)
@@ -332,10 +341,20 @@ def store_results(adata: AnnData, model: FittedModel, *, key: str = "pertspectra
     scale[pos >= 0] = model.gene_scale[pos[pos >= 0]]
     adata.varm[keys.loadings] = W
     adata.var[keys.gene_scale] = scale
+    factors = model.factor_names
+    known = set(model.design.labels)
+    labels = [str(x) for x in adata.obs_names]
+    if labels and all(lab in known for lab in labels):
+        adata.obsm[keys.perturbation_loadings] = model.design.matrix(labels) @ model.P
     summary = {k: v for k, v in model.training.items() if k not in ("loss_history", "statistics")}
     adata.uns[keys.uns] = {
         "params": {k: ("learned" if v is None else v) for k, v in model.config.to_dict().items()}
         | {"encoding": model.design.encoding},
         "training": {k: ("" if v is None else v) for k, v in summary.items()},
         "versions": dict(model.versions),
+        "P": pd.DataFrame(
+            model.P,
+            index=pd.Index(model.design.columns, name="design_column"),
+            columns=pd.Index(factors, name="factor"),
+        ),
     }

@@ -27,52 +27,12 @@ from typing import TYPE_CHECKING
 import torch
 
 if TYPE_CHECKING:
-    from .._types import Stopping
+    from ._config import TrainConfig
 
 logger = logging.getLogger(__name__)
 
-PAPER_LEARNING_RATES: tuple[float, ...] = (1.0, 0.5, 0.1, 0.01, 0.001, 0.0001)
-#: Schedule for the ``"effects"`` parametrization (signed rows; the authors' lr 1 overshoots).
-EFFECTS_LEARNING_RATES: tuple[float, ...] = (0.05, 0.01, 0.001)
 #: The authors' plateau rule steps the learning rate down every this many non-improving epochs.
 PAPER_COUNTS_PER_STEP = 10
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Optimisation settings.
-
-    Parameters
-    ----------
-    max_epochs
-        Hard limit on epochs (the authors: 10,000).
-    learning_rates
-        The stepped schedule.
-    stopping
-        ``"relative"`` or ``"paper"`` (see module docstring).
-    tol
-        Relative improvement over ``patience`` epochs below which the rate steps down
-        (``"relative"`` only).
-    patience
-        Window of epochs for ``tol`` (``"relative"`` only; the paper's rule always counts 10).
-    weight_decay
-        AdamW weight decay.
-    """
-
-    max_epochs: int = 10_000
-    learning_rates: tuple[float, ...] = PAPER_LEARNING_RATES
-    stopping: Stopping = "relative"
-    tol: float = 1e-5
-    patience: int = 50
-    weight_decay: float = 0.001
-
-    def __post_init__(self) -> None:
-        if self.stopping not in ("relative", "paper"):
-            msg = f"stopping must be 'relative' or 'paper', got {self.stopping!r}"
-            raise ValueError(msg)
-        if self.max_epochs < 1 or not self.learning_rates or self.patience < 1:
-            msg = "max_epochs and patience must be >= 1 and learning_rates non-empty"
-            raise ValueError(msg)
 
 
 @dataclass
@@ -121,6 +81,7 @@ def run(
     loss_fn: Callable[[], torch.Tensor],
     config: TrainConfig,
     *,
+    weight_decay: float = 0.001,
     progress: bool = True,
 ) -> History:
     """Minimise ``loss_fn()`` over ``params`` with AdamW and the stepped schedule.
@@ -132,14 +93,20 @@ def run(
     loss_fn
         Computes the full-batch objective (a 0-dim tensor) from the current parameters.
     config
-        Optimisation settings.
+        Optimisation settings; ``config.learning_rates`` must be set (see
+        :meth:`TrainConfig.resolved`).
+    weight_decay
+        AdamW weight decay (:attr:`pertspectra.model.ModelConfig.weight_decay`).
     progress
-        Show a tqdm progress bar.
+        Show progress (a bar on a terminal, a line every 30 s in a log).
     """
-    from tqdm.auto import tqdm
+    from .._utils import progress_bar
 
+    if config.learning_rates is None:
+        msg = "config.learning_rates is None: resolve it first (TrainConfig.resolved)"
+        raise ValueError(msg)
     rates = list(config.learning_rates)
-    opt = torch.optim.AdamW(params, lr=rates[0], weight_decay=config.weight_decay)
+    opt = torch.optim.AdamW(params, lr=rates[0], weight_decay=weight_decay)
     rule = (
         _Relative(config.tol, config.patience)
         if config.stopping == "relative"
@@ -148,7 +115,7 @@ def run(
     hist = History()
     stage = 0
     t0 = time.perf_counter()
-    bar = tqdm(total=config.max_epochs, desc="fit", unit="epoch", disable=not progress)
+    bar = progress_bar(config.max_epochs, desc="fit", unit="epochs", enabled=progress)
     try:
         for _ in range(config.max_epochs):
             opt.zero_grad(set_to_none=True)
@@ -156,7 +123,11 @@ def run(
             loss.backward()
             value = float(loss.detach())
             if not math.isfinite(value):
-                msg = f"the loss became {value} at epoch {hist.epochs + 1}; try float64 or a smaller first learning rate"
+                msg = (
+                    f"the fit diverged: the loss became {value} at epoch {hist.epochs + 1} "
+                    f"(learning rate {rates[stage]:g}); lower lam or the first learning rate, "
+                    "or use dtype float64"
+                )
                 raise FloatingPointError(msg)
             opt.step()
             hist.loss.append(value)
@@ -164,7 +135,7 @@ def run(
             if hist.epochs % 20 == 0:
                 bar.set_postfix(loss=f"{value:.6g}", lr=rates[stage])
             if hist.epochs % 500 == 0:
-                logger.info(
+                logger.debug(
                     "epoch %d: loss %.8g, lr %g, %.3f s/epoch",
                     hist.epochs,
                     value,

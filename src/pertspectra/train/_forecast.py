@@ -25,13 +25,21 @@ from __future__ import annotations
 import logging
 import os
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import scipy.sparse as sp
+
+if TYPE_CHECKING:
+    from anndata import AnnData
+
+    from .._types import DeviceLike, Encoding
+    from ..model._config import ModelConfig
+    from ._config import TrainConfig
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["forecast_fit", "format_forecast"]
+__all__ = ["forecast", "forecast_fit", "format_forecast"]
 
 
 def _itemsize(dtype: str) -> int:
@@ -344,3 +352,63 @@ def format_forecast(d: dict[str, Any]) -> str:
         f"1,000 ~{_duration(1000 * sec)}, 10,000 (max) ~{_duration(10_000 * sec)}",
     ]
     return "\n".join(lines)
+
+
+def forecast(
+    adata: AnnData,
+    *,
+    config: ModelConfig | None = None,
+    train_config: TrainConfig | None = None,
+    encoding: Encoding = "gene",
+    prior: Any = None,
+    prior_key: str | None = None,
+    device: DeviceLike = "auto",
+    **kwargs: Any,
+) -> dict[str, Any]:
+    """Forecast memory and time per epoch of ``fit`` on these group statistics.
+
+    Takes the options of :func:`~pertspectra.train.fit` with the same names and meanings
+    (``n_factors``, ``graph``, ``dtype``, ``threads``, ...); the design is built with the
+    statistics' own label conventions (separator, controls), as ``fit`` would.
+
+    Parameters
+    ----------
+    adata
+        Perturbation-level AnnData from :func:`~pertspectra.stats.compute_group_stats`.
+    config, train_config, encoding, prior, prior_key, device, **kwargs
+        As for :func:`~pertspectra.train.fit`.
+
+    Returns
+    -------
+    The dict of :func:`forecast_fit` (format it with :func:`format_forecast`).
+    """
+    from .._keys import STATS_UNS
+    from .._utils import torch_threads
+    from ..design import LabelParser, build_design
+    from ._fit import _resolve_prior, _route_options, is_group_stats
+
+    if not is_group_stats(adata):
+        msg = "forecast needs group statistics: run pertspectra.stats.compute_group_stats first"
+        raise ValueError(msg)
+    config, tconfig, stats_kwargs = _route_options(config, train_config, kwargs)
+    if stats_kwargs:
+        msg = f"{sorted(stats_kwargs)} apply to cell-level data; adata holds group statistics"
+        raise TypeError(msg)
+    info = dict(adata.uns[STATS_UNS])
+    parser = LabelParser(
+        separator=str(info.get("separator", "+")), controls=tuple(info.get("controls", ()))
+    )
+    design = build_design([str(x) for x in adata.obs_names], encoding=encoding, parser=parser)
+    matrix, _ = _resolve_prior(adata, prior, prior_key, adata.n_vars)
+    n_edges = 0 if matrix is None else int((sp.triu(matrix, k=1) != 0).sum())
+    with torch_threads(tconfig.threads):
+        return forecast_fit(
+            adata.n_obs,
+            adata.n_vars,
+            len(design.columns),
+            config.n_factors,
+            n_edges=n_edges,
+            device=str(device),
+            dtype=tconfig.dtype,
+            graph=config.graph,
+        )

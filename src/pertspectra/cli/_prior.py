@@ -1,38 +1,19 @@
-"""``pertspectra prior``: add the prior graph to an .h5ad file (wired into the main CLI)."""
+"""``pertspectra prior``: add the prior gene graph to a copy of an .h5ad file."""
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from pertspectra._utils import atomic_path
+from ._common import command, input_file
 
-logger = logging.getLogger(__name__)
-
-
-def _perturbed_genes(adata, key: str | None) -> list[str] | None:
-    if key is None:
-        return None
-    if key not in adata.obs.columns:
-        msg = f"--perturbation-key {key!r} is not an obs column (columns: {list(adata.obs.columns)[:10]})"
-        raise typer.BadParameter(msg)
-    from pertspectra.design import LabelParser
-
-    parser = LabelParser()
-    labels = adata.obs[key]
-    values = labels.cat.categories if hasattr(labels, "cat") else labels.dropna().unique()
-    used = set(labels.dropna().astype(str))
-    tokens: dict[str, None] = {}
-    for label in values:
-        if str(label) in used:
-            tokens.update(dict.fromkeys(parser.tokens(label)))
-    return list(tokens)
+app = typer.Typer()
 
 
-def prior_command(
+@command(app, "prior")
+def prior(
     data: Annotated[Path, typer.Argument(help="Input .h5ad (never modified).")],
     string: Annotated[
         Path,
@@ -43,8 +24,13 @@ def prior_command(
     ],
     out: Annotated[Path, typer.Option("--out", help="Output .h5ad (written atomically).")],
     min_score: Annotated[
-        float, typer.Option("--min-score", help="Minimum score on 0-1 (0.7: high confidence).")
-    ] = 0.7,
+        float | None,
+        typer.Option(
+            "--min-score",
+            help="Minimum score on 0-1; default 0.7 (STRING's high confidence) for STRING "
+            "files, none for other edge lists (as add_prior).",
+        ),
+    ] = None,
     channels: Annotated[
         str | None,
         typer.Option(
@@ -66,33 +52,30 @@ def prior_command(
             "--perturbation-key", help="obs column with perturbation labels, for the report."
         ),
     ] = None,
+    separator: Annotated[str, typer.Option(help="Separator of combined targets.")] = "+",
     info: Annotated[
         Path | None,
         typer.Option(
             "--info", help="STRING protein.info file (found beside protein.links if omitted)."
         ),
     ] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing output file.")] = False,
 ) -> None:
     """Build the prior gene graph from STRING and store it in ``varp['pertspectra_prior']``."""
     import anndata as ad
 
-    from ._prior import add_prior
+    import pertspectra as ps
 
-    if not data.is_file():
-        msg = f"input file not found: {data}"
-        raise FileNotFoundError(msg)
-    if not string.is_file():
-        msg = f"--string file not found: {string}"
-        raise FileNotFoundError(msg)
-    if out.resolve() == data.resolve() or (out.exists() and out.samefile(data)):
+    input_file(data, "input file")
+    input_file(string, "--string file")
+    if out.exists() and out.resolve() == data.resolve():
         msg = f"--out {out} is the input file; choose another path (the input is never overwritten)"
-        raise typer.BadParameter(msg)
-    if not 0.0 <= min_score <= 1.0:
-        msg = f"--min-score {min_score} must be in [0, 1] (STRING's 700 is 0.7)"
-        raise typer.BadParameter(msg)
+        raise FileExistsError(msg)
+    if out.exists() and not overwrite:
+        msg = f"{out} already exists; pass --overwrite to replace it"
+        raise FileExistsError(msg)
     adata = ad.read_h5ad(data)
-    perturbed = _perturbed_genes(adata, perturbation_key)
-    report = add_prior(
+    report = ps.priors.add_prior(
         adata,
         string,
         info=info,
@@ -100,9 +83,9 @@ def prior_command(
         channels=channels,
         binary=binary,
         gene_info=gene_info,
-        perturbed=perturbed,
+        perturbation_key=perturbation_key,
+        separator=separator,
     )
     typer.echo(report.summary())
-    with atomic_path(out) as tmp:
-        adata.write_h5ad(tmp)
+    ps.io.write_h5ad(adata, out, overwrite=overwrite, inputs=(data,))
     typer.echo(f"wrote {out}")

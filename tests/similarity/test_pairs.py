@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-import pertspectra.priors as pp
+import pertspectra.similarity as pp
 
 CORUM_HEADER = (
     "ComplexID\tComplexName\tOrganism\tSynonyms\tsubunits(Gene name)\tsubunits(Entrez IDs)"

@@ -1,4 +1,4 @@
-"""Protein complexes (CORUM) and known gene-pair files for the similarity benchmark.
+"""Truth for the similarity benchmark: protein complexes (CORUM) and known gene-pair files.
 
 Pairs are unordered: ``{a, b}`` is stored once as ``entity1 < entity2`` (string order),
 duplicates and self-pairs dropped.
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from ._gene_sets import filter_gene_sets, gene_sets_to_frame
-from ._string import _split_header, read_header
+from ..priors._files import read_header, split_header
+from ..priors._gene_sets import filter_gene_sets
 
 logger = logging.getLogger(__name__)
 
@@ -42,8 +42,7 @@ def read_corum(
     min_size: int = 2,
     max_size: int | None = None,
     universe: Iterable[str] | None = None,
-    as_frame: bool = False,
-) -> dict[str, list[str]] | pd.DataFrame:
+) -> dict[str, list[str]]:
     """Read CORUM complexes as gene sets of subunit gene symbols.
 
     Parameters
@@ -57,15 +56,14 @@ def read_corum(
         Keep complexes with this many distinct subunit genes (after ``universe``).
     universe
         Keep only these genes before the size filter.
-    as_frame
-        Return a tidy ``source``, ``target`` DataFrame.
 
     Returns
     -------
-    Dict ``"name (CORUM:id)"`` -> subunit genes, or the tidy DataFrame.
+    Dict ``"name (CORUM:id)"`` -> subunit genes (tidy form:
+    :func:`pertspectra.priors.gene_sets_to_frame`; pairs: :func:`pairs_from_gene_sets`).
     """
     path = Path(path)
-    cols, sep = _split_header(read_header(path))
+    cols, sep = split_header(read_header(path))
     id_col = _pick(cols, _ID, "complex id", path)
     name_col = _pick(cols, _NAME, "complex name", path)
     org_col = _pick(cols, _ORGANISM, "organism", path)
@@ -92,7 +90,7 @@ def read_corum(
         )
     out = filter_gene_sets(sets, min_size=min_size, max_size=max_size, universe=universe)
     logger.info("%s: %d of %d complexes kept", path, len(out), len(sets))
-    return gene_sets_to_frame(out) if as_frame else out
+    return out
 
 
 def canonical_pairs(pairs: pd.DataFrame, *, a: str = "entity1", b: str = "entity2") -> pd.DataFrame:
@@ -122,7 +120,7 @@ def read_gene_pairs(path: str | Path, *, universe: Iterable[str] | None = None) 
     no self-pairs.
     """
     path = Path(path)
-    cols, sep = _split_header(read_header(path))
+    cols, sep = split_header(read_header(path))
     if "entity1" in cols and "entity2" in cols:
         a, b = "entity1", "entity2"
     elif len(cols) >= 2 and {"gene1", "gene2"} <= set(cols):

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import pytest
+import anndata as ad
+import numpy as np
+import pandas as pd
 
-from pertspectra.stats._forecast import forecast_fit, format_forecast, memory_breakdown, time_epochs
+import pertspectra as ps
+from pertspectra.train._forecast import forecast_fit, format_forecast, memory_breakdown
 
 
 def test_forecast_small_is_sane():
@@ -36,24 +40,6 @@ def test_memory_linear_in_genes():
     assert memory_breakdown(200, 4000, 150, 50, graph=False)["graph_buffers"] == 0
 
 
-@pytest.fixture
-def one_thread():
-    """One torch thread: timings are not at the mercy of other jobs on a shared CPU."""
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-@pytest.mark.usefixtures("one_thread")
-def test_time_grows_with_genes():
-    small = min(time_epochs(20, 200, 10, 16) for _ in range(2))
-    large = min(time_epochs(20, 3200, 10, 16) for _ in range(2))
-    assert large > 2 * small
-
-
 def test_scaled_forecast_and_errors():
     d = forecast_fit(10, 1500, 8, 8, measure_budget_s=0.0)
     assert "scaled" in d["timing"]
@@ -64,3 +50,19 @@ def test_scaled_forecast_and_errors():
         forecast_fit(10, 10, 5, 5, dtype="float16")
     with pytest.raises(ValueError, match="n_edges"):
         forecast_fit(10, 10, 5, 5, n_edges=-1)
+
+
+def test_forecast_uses_the_statistics_conventions():
+    """The dry run builds the design with the data's separator, as fit does."""
+    gen = np.random.default_rng(0)
+    labels = ["ctrl"] * 60 + ["A"] * 60 + ["B"] * 60 + ["A_B"] * 60
+    adata = ad.AnnData(gen.uniform(0, 2, (len(labels), 30)))
+    adata.obs["p"] = pd.Categorical(labels)
+    stats = ps.stats.compute_group_stats(adata, perturbation_key="p", separator="_", progress=False)
+    d = ps.train.forecast(stats, n_factors=4)
+    assert d["n_design"] == 4  # A, B, ctrl, basal: "A_B" is a combination, not a gene
+    assert d["n_factors"] == 4
+    wrong = ps.stats.compute_group_stats(adata, perturbation_key="p", progress=False)
+    assert ps.train.forecast(wrong, n_factors=4)["n_design"] == 5
+    with pytest.raises(TypeError, match="unknown option"):
+        ps.train.forecast(stats, n_factor=4)

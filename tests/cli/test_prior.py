@@ -1,4 +1,4 @@
-"""The ``pertspectra prior`` command function, on a tiny typer app."""
+"""The ``pertspectra prior`` command."""
 
 from __future__ import annotations
 
@@ -8,23 +8,14 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 import pytest
-import typer
 from typer.testing import CliRunner
 
-from pertspectra._keys import KEYS
-from pertspectra.priors._cli import prior_command
+from pertspectra.cli import app as main_app
 
 
 @pytest.fixture
 def app():
-    app = typer.Typer()
-
-    @app.callback()
-    def main() -> None:
-        """Test app."""
-
-    app.command("prior")(prior_command)
-    return app
+    return main_app
 
 
 @pytest.fixture
@@ -66,10 +57,10 @@ def test_prior_command_writes_output_and_report(app, h5ad, string_files, tmp_pat
     assert "GENEF" in res.output  # perturbed without edges
     assert _digest(h5ad) == before
     back = ad.read_h5ad(out)
-    mat = back.varp[KEYS.prior]
+    mat = back.varp["pertspectra_prior"]
     assert mat.nnz == 6
-    assert back.uns[KEYS.prior_info]["n_perturbed"] == 3
-    assert list(back.uns[KEYS.prior_info]["perturbed_without_edges"]) == ["GENEF"]
+    assert back.uns["pertspectra_prior"]["n_perturbed"] == 3
+    assert list(back.uns["pertspectra_prior"]["perturbed_without_edges"]) == ["GENEF"]
     assert not any(p.name.startswith(".out.h5ad") for p in out.parent.iterdir())  # no temp left
 
 
@@ -94,8 +85,8 @@ def test_prior_command_channels_binary(app, h5ad, string_files, tmp_path):
     )
     assert res.exit_code == 0, res.output
     back = ad.read_h5ad(out)
-    assert set(back.varp[KEYS.prior].data) == {1.0}
-    assert list(back.uns[KEYS.prior_info]["channels"]) == ["experiments", "database"]
+    assert set(back.varp["pertspectra_prior"].data) == {1.0}
+    assert list(back.uns["pertspectra_prior"]["channels"]) == ["experiments", "database"]
 
 
 def test_prior_command_refuses_to_overwrite_input(app, h5ad, string_files):
@@ -120,7 +111,7 @@ def test_prior_command_user_errors(app, h5ad, string_files, tmp_path):
         app, ["prior", str(h5ad), "--string", str(links), "--min-score", "700", "--out", str(out)]
     )
     assert res.exit_code != 0
-    assert "--min-score" in res.output
+    assert "min_score 700.0 must be in [0, 1]" in res.output
     res = runner.invoke(
         app,
         [
@@ -139,9 +130,20 @@ def test_prior_command_user_errors(app, h5ad, string_files, tmp_path):
         app,
         ["prior", str(h5ad), "--string", str(links), "--channels", "telepathy", "--out", str(out)],
     )
-    assert isinstance(res.exception, ValueError)
+    assert res.exit_code == 1
+    assert "telepathy" in res.output
+    assert "Traceback" not in res.output
     res = runner.invoke(
         app, ["prior", str(tmp_path / "missing.h5ad"), "--string", str(links), "--out", str(out)]
     )
-    assert isinstance(res.exception, FileNotFoundError)
+    assert res.exit_code == 1
+    assert "missing.h5ad not found" in res.output
+    # a table that is not a STRING file or an edge list: one line, no traceback
+    junk = tmp_path / "junk.tsv"
+    junk.write_text("alpha\tbeta\tgamma\n1\t2\t3\n")
+    res = runner.invoke(app, ["prior", str(h5ad), "--string", str(junk), "--out", str(out)])
+    assert res.exit_code == 1, res.output
+    assert res.output.startswith("error: ")
+    assert len(res.output.strip().splitlines()) == 1
+    assert "Traceback" not in res.output
     assert not out.exists()

@@ -1,0 +1,5 @@
+"""``python -m pertspectra.cli``."""
+
+from . import main
+
+main()
