@@ -100,7 +100,7 @@ def _worker(cfg: dict) -> dict:
         w_t = torch.as_tensor(w, dtype=dt, device=dev)
 
         def loss_fn() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-            t = pertspectra_loss(module, h, s_t, w_t, prior)
+            t = pertspectra_loss(module, h, weighted_sum=s_t, weight=w_t, prior=prior)
             return t.total, t.recon, t.graph
 
     else:
@@ -124,7 +124,7 @@ def _worker(cfg: dict) -> dict:
                 X, H = X_host.to(dev), H_host.to(dev)
             mu = (module.gene_scale + config.delta) * ((H @ module.P) @ module.W)
             recon = (eta[:, None] * (mu - X * torch.log(mu))).sum()
-            graph = graph_nll_dense(module.W, module.B, module.kappa, config.rho, A_dense)
+            graph = graph_nll_dense(module.W, module.B, module.kappa, rho=config.rho, prior=A_dense)
             return config.lam * recon + graph, recon, graph
 
     setup_s = time.perf_counter() - t_setup

@@ -55,9 +55,9 @@ def _worker(cfg: dict) -> dict:
         B = 0.5 * (b + b.T)
         kappa = torch.sigmoid(k_free)
         if cfg["impl"] == "dense":
-            loss = graph_nll_dense(W, B, kappa, cfg["rho"], a_dense)
+            loss = graph_nll_dense(W, B, kappa, rho=cfg["rho"], prior=a_dense)
         else:
-            loss = graph_nll(W, B, kappa, cfg["rho"], prior, block_size=cfg["block"])
+            loss = graph_nll(W, B, kappa, rho=cfg["rho"], prior=prior, block_size=cfg["block"])
         loss.backward()
         for t in (w_free, b_free, k_free):
             t.grad = None

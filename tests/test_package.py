@@ -31,7 +31,7 @@ def test_adata_first_keyword_only():
         params = list(inspect.signature(func).parameters.values())
         positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
         assert len(positional) <= 3, func.__qualname__
-        assert params[0].name in ("adata", "path_or_adata"), func.__qualname__
+        assert params[0].name in ("adata", "data"), func.__qualname__
 
 
 def test_no_pickle_in_package():

@@ -1,9 +1,14 @@
 """PertSpectra for Perturb-seq screens.
 
 A graph-regularized triple matrix factorization (Chang et al.) fitted exactly on
-per-perturbation sufficient statistics. ``import pertspectra`` is cheap: the stage
-namespaces (``design``, ``stats``, ``model``, ``train``, ``predict``, ``priors``, ``io``,
-``evaluate``, ``datasets``) load on first access, so torch is imported only when needed.
+per-perturbation sufficient statistics. The stage namespaces follow the pipeline (data
+flows one way, each stage imports only from those before it)::
+
+    design -> io -> stats -> priors -> model -> train -> predict -> evaluate -> similarity
+
+plus ``datasets`` (simulated screens) and ``testing`` (helpers for tests and benchmarks).
+``import pertspectra`` is cheap: each namespace loads on first access, so torch is imported
+only when a stage that needs it is used.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from ._utils import VERSION as __version__
 
 _SUBMODULES = (
     "datasets",
@@ -21,9 +26,10 @@ _SUBMODULES = (
     "model",
     "predict",
     "priors",
+    "similarity",
     "stats",
-    "train",
     "testing",
+    "train",
 )
 _ATTRS = {
     "fit": "pertspectra.train",
@@ -34,7 +40,19 @@ _ATTRS = {
 }
 
 if TYPE_CHECKING:  # pragma: no cover
-    from . import datasets, design, evaluate, io, model, predict, priors, stats, train  # noqa: F401
+    from . import (  # noqa: F401
+        datasets,
+        design,
+        evaluate,
+        io,
+        model,
+        predict,
+        priors,
+        similarity,
+        stats,
+        testing,
+        train,
+    )
 
 __all__ = [*_SUBMODULES, *_ATTRS, "__version__"]
 

@@ -1,4 +1,4 @@
-"""Small shared helpers: atomic writes, rng and device resolution."""
+"""Small shared helpers: the version, atomic writes, rng and device resolution, progress."""
 
 from __future__ import annotations
 
@@ -12,6 +12,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+#: The package version (``pertspectra.__version__``); matches ``pyproject.toml``.
+VERSION = "0.1.0"
 
 if TYPE_CHECKING:
     import torch

@@ -141,3 +141,128 @@ def test_effects_option_and_bad_choice(toy_h5ad, tmp_path):
     res = _fit(toy_h5ad, tmp_path / "x", "--parametrization", "nonsense")
     assert res.exit_code == 1
     assert "parametrization must be" in res.output
+
+
+def test_logging_options_after_the_subcommand(toy_h5ad, tmp_path):
+    loud = _fit(toy_h5ad, tmp_path / "a", "-v")
+    assert loud.exit_code == 0, loud.output
+    assert "fitting 11 labels" in loud.output  # an INFO record of the library
+    quiet = _fit(toy_h5ad, tmp_path / "b", "-q")
+    assert quiet.exit_code == 0, quiet.output
+    assert "fitting 11 labels" not in quiet.output
+    res = runner.invoke(app, ["info", str(tmp_path / "b"), "--quiet"])
+    assert res.exit_code == 0, res.output
+
+
+def test_corrupt_model_folder_is_one_line(toy_h5ad, tmp_path):
+    assert _fit(toy_h5ad, tmp_path / "m").exit_code == 0
+    tensors = tmp_path / "m" / "model.safetensors"
+    tensors.write_bytes(tensors.read_bytes()[:100])
+    for cmd in (
+        ["info", str(tmp_path / "m")],
+        ["predict", str(tmp_path / "m"), "G1", "-o", str(tmp_path / "p.csv")],
+    ):
+        res = runner.invoke(app, cmd)
+        assert res.exit_code == 1, res.output
+        assert res.output.startswith("error: ")
+        assert "truncated or corrupt" in res.output
+        assert "Traceback" not in res.output
+    meta = tmp_path / "m" / "model.json"
+    meta.write_text("{not json")
+    res = runner.invoke(app, ["info", str(tmp_path / "m")])
+    assert res.exit_code == 1
+    assert "not valid JSON" in res.output
+
+
+def test_diverging_fit_is_a_user_error(toy_h5ad, tmp_path):
+    res = _fit(toy_h5ad, tmp_path / "m", "--lam", "1e38")
+    assert res.exit_code == 1, res.output
+    assert "diverged" in res.output
+    assert "lam" in res.output
+    assert "Traceback" not in res.output
+    assert not (tmp_path / "m").exists()
+
+
+def test_control_means_controls(toy_h5ad, toy_adata, tmp_path):
+    res = _fit(toy_h5ad, tmp_path / "m", "--control", "nosuchlabel")
+    assert res.exit_code == 1
+    assert "nosuchlabel" in res.output
+    assert "match no cell" in res.output
+    # --control X is controls=[X]: the built-in names no longer apply
+    adata = toy_adata.copy()
+    adata.obs["perturbation"] = adata.obs["perturbation"].cat.rename_categories({"ctrl": "NTC"})
+    path = tmp_path / "ntc.h5ad"
+    adata.write_h5ad(path)
+    res = _fit(path, tmp_path / "n", "--control", "NTC")
+    assert res.exit_code == 0, res.output
+    import pertspectra as ps
+
+    stats = ps.stats.compute_group_stats(
+        adata, perturbation_key="perturbation", controls=["NTC"], progress=False
+    )
+    assert load_model(tmp_path / "n").labels == list(stats.obs_names)
+    with pytest.raises(ValueError, match="match no cell"):
+        ps.stats.compute_group_stats(
+            adata, perturbation_key="perturbation", controls=["ctrl"], progress=False
+        )
+
+
+def test_threads_leave_the_process_alone(toy_h5ad, tmp_path):
+    import torch
+
+    before = torch.get_num_threads()
+    res = _fit(toy_h5ad, tmp_path / "m", "--threads", "1")
+    assert res.exit_code == 0, res.output
+    assert torch.get_num_threads() == before
+    assert load_model(tmp_path / "m").training["threads"] == 1
+
+
+def test_dry_run_honours_the_separator(tmp_path, toy_adata):
+    adata = toy_adata.copy()
+    adata.obs["perturbation"] = adata.obs["perturbation"].cat.rename_categories(
+        lambda c: c.replace("+", "_")
+    )
+    path = tmp_path / "sep.h5ad"
+    adata.write_h5ad(path)
+    res = _fit(path, tmp_path / "m", "--dry-run", "--separator", "_")
+    assert res.exit_code == 0, res.output
+    assert "8 design columns" in res.output  # 6 genes + ctrl + basal, not one per label
+
+
+def test_a_bug_prints_a_traceback_and_says_so(toy_h5ad, tmp_path, monkeypatch):
+    import pertspectra as ps
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(ps.train, "fit", broken)
+    res = _fit(toy_h5ad, tmp_path / "m")
+    assert res.exit_code == 70
+    assert "Traceback" in res.output
+    assert "this is a bug in pertspectra" in res.output
+    assert "boom" in res.output
+
+
+def test_cli_imports_only_public_library_names():
+    """The CLI calls the library's public API: no private module or name of another stage."""
+    import ast
+    from pathlib import Path
+
+    import pertspectra.cli
+
+    folder = Path(pertspectra.cli.__file__).parent
+    for path in folder.glob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                parts = node.module.split(".")
+                if parts[0] == "pertspectra":
+                    assert not any(p.startswith("_") for p in parts), (path.name, node.module)
+                    assert not any(a.name.startswith("_") for a in node.names), (
+                        path.name,
+                        node.module,
+                    )
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute):
+                # ps.<stage>._private
+                if isinstance(node.value.value, ast.Name) and node.value.value.id == "ps":
+                    assert not node.attr.startswith("_"), (path.name, node.attr)

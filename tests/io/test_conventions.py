@@ -57,11 +57,12 @@ def test_gears_labels_and_ensembl_var() -> None:
     assert _accepts(out).notna().all()
 
 
-def test_copy_false_mutates_input() -> None:
+def test_input_adata_is_never_modified() -> None:
     a = _adata({"condition": ["A+ctrl", "ctrl"]})
-    out = read_screen(a, copy=False)
-    assert out is a
-    assert _labels(a) == ["A", "ctrl"]
+    out = read_screen(a)
+    assert out is not a
+    assert _labels(out) == ["A", "ctrl"]
+    assert "perturbation" not in a.obs
 
 
 def test_scperturb_underscore_combinations() -> None:

@@ -76,12 +76,14 @@ def test_blocked_matches_dense_float64(
         assert prior.n_edges > 0
     params = _params(g, L, seed=g + L, dtype=torch.float64)
     v_blk, g_blk = _loss_and_grads(
-        lambda W, B, k: graph_nll(W, B, k, RHO, prior, block_size=block),
+        lambda W, B, k: graph_nll(W, B, k, rho=RHO, prior=prior, block_size=block),
         *params,
         kappa_grad=kappa_grad,
     )
     v_ref, g_ref = _loss_and_grads(
-        lambda W, B, k: graph_nll_dense(W, B, k, RHO, prior), *params, kappa_grad=kappa_grad
+        lambda W, B, k: graph_nll_dense(W, B, k, rho=RHO, prior=prior),
+        *params,
+        kappa_grad=kappa_grad,
     )
     _assert_close(v_blk, v_ref, rtol=1e-10)
     assert len(g_blk) == len(g_ref) == (3 if kappa_grad else 2)
@@ -96,11 +98,11 @@ def test_float32_agrees_with_float64_reference() -> None:
     p32 = [t.detach().float().requires_grad_() for t in p64]
     prior32 = GraphPrior.from_scipy(A, dtype=torch.float32)
     v32, g32 = _loss_and_grads(
-        lambda W, B, k: graph_nll(W, B, k, RHO, prior32, block_size=64), *p32
+        lambda W, B, k: graph_nll(W, B, k, rho=RHO, prior=prior32, block_size=64), *p32
     )
     v64, g64 = _loss_and_grads(
         lambda W, B, k: graph_nll_dense(
-            W, B, k, RHO, GraphPrior.from_scipy(A, dtype=torch.float64)
+            W, B, k, rho=RHO, prior=GraphPrior.from_scipy(A, dtype=torch.float64)
         ),
         *p64,
     )
@@ -117,27 +119,31 @@ def test_value_without_grad_and_with_constant_inputs() -> None:
     W = torch.softmax(w_free, 0).detach()
     b = torch.sigmoid(b_free).detach()
     B = 0.5 * (b + b.T)
-    ref = graph_nll_dense(W, B, torch.sigmoid(k_free).detach(), RHO, prior)
+    ref = graph_nll_dense(W, B, torch.sigmoid(k_free).detach(), rho=RHO, prior=prior)
     with torch.no_grad():
-        got = graph_nll(W, B, torch.sigmoid(k_free), RHO, prior, block_size=32)
+        got = graph_nll(W, B, torch.sigmoid(k_free), rho=RHO, prior=prior, block_size=32)
     assert not got.requires_grad
     torch.testing.assert_close(got, ref, rtol=1e-12, atol=0)
     # nothing requires grad, grad mode on; kappa as a python float
-    got2 = graph_nll(W, B, float(torch.sigmoid(k_free.detach())), RHO, prior, block_size=25)
+    got2 = graph_nll(
+        W, B, float(torch.sigmoid(k_free.detach())), rho=RHO, prior=prior, block_size=25
+    )
     torch.testing.assert_close(got2, ref, rtol=1e-12, atol=0)
     # only B requires grad
     Bg = B.clone().requires_grad_()
-    (dB,) = torch.autograd.grad(graph_nll(W, Bg, 0.3, RHO, prior, block_size=32), [Bg])
-    (dB_ref,) = torch.autograd.grad(graph_nll_dense(W, Bg, 0.3, RHO, prior), [Bg])
+    (dB,) = torch.autograd.grad(graph_nll(W, Bg, 0.3, rho=RHO, prior=prior, block_size=32), [Bg])
+    (dB_ref,) = torch.autograd.grad(graph_nll_dense(W, Bg, 0.3, rho=RHO, prior=prior), [Bg])
     _assert_close(dB, dB_ref, rtol=1e-10)
 
 
 def test_grad_output_is_scaled() -> None:
     params = _params(50, 4, seed=5, dtype=torch.float64)
     grads = _loss_and_grads(
-        lambda W, B, k: -3.0 * graph_nll(W, B, k, RHO, None, block_size=8), *params
+        lambda W, B, k: -3.0 * graph_nll(W, B, k, rho=RHO, prior=None, block_size=8), *params
     )[1]
-    refs = _loss_and_grads(lambda W, B, k: -3.0 * graph_nll_dense(W, B, k, RHO, None), *params)[1]
+    refs = _loss_and_grads(
+        lambda W, B, k: -3.0 * graph_nll_dense(W, B, k, rho=RHO, prior=None), *params
+    )[1]
     for got, want in zip(grads, refs, strict=True):
         _assert_close(got, want, rtol=1e-10)
 
@@ -153,7 +159,7 @@ def test_gradcheck_tiny() -> None:
 
     def fn(W: torch.Tensor, B: torch.Tensor, kappa: torch.Tensor) -> torch.Tensor:
         # symmetrise inside so that finite differences stay on symmetric B
-        return graph_nll(W, 0.5 * (B + B.T), kappa, RHO, prior, block_size=4)
+        return graph_nll(W, 0.5 * (B + B.T), kappa, rho=RHO, prior=prior, block_size=4)
 
     assert torch.autograd.gradcheck(fn, (W, B, kappa), eps=1e-6, atol=1e-6, rtol=1e-6)
 
@@ -168,12 +174,13 @@ def test_devices(device: str, dtype: torch.dtype) -> None:
     prior = GraphPrior.from_scipy(A, dtype=dtype, device=device)
     assert prior.device.type == device
     v, grads = _loss_and_grads(
-        lambda W, B, k: graph_nll(W, B, k, RHO, prior, block_size=48), *params
+        lambda W, B, k: graph_nll(W, B, k, rho=RHO, prior=prior, block_size=48), *params
     )
     assert v.device.type == device
     assert v.dtype == dtype
     v_ref, g_ref = _loss_and_grads(
-        lambda W, B, k: graph_nll_dense(W, B, k, RHO, prior.to("cpu", torch.float64)), *p64
+        lambda W, B, k: graph_nll_dense(W, B, k, rho=RHO, prior=prior.to("cpu", torch.float64)),
+        *p64,
     )
     rtol = 1e-10 if dtype == torch.float64 else 1e-4
     _assert_close(v.cpu().double(), v_ref, rtol=rtol)
@@ -192,8 +199,8 @@ def test_large_g_runs_blocked() -> None:
     b = torch.sigmoid(b_free)
     B = 0.5 * (b + b.T)
     with torch.no_grad():
-        v0 = graph_nll(W, B, torch.sigmoid(k_free), RHO, None, block_size=256)
-    v = graph_nll(W, B, torch.sigmoid(k_free), RHO, None, block_size=256)
+        v0 = graph_nll(W, B, torch.sigmoid(k_free), rho=RHO, prior=None, block_size=256)
+    v = graph_nll(W, B, torch.sigmoid(k_free), rho=RHO, prior=None, block_size=256)
     v.backward()
     assert torch.isfinite(v)
     assert float(v.detach()) == pytest.approx(float(v0), rel=1e-6)
@@ -240,7 +247,7 @@ def test_global_torch_flags_untouched(device: str) -> None:
             before = _global_flags()
             with _RecordFlags() as rec:
                 v, grads = _loss_and_grads(
-                    lambda W, B, k: graph_nll(W, B, k, RHO, prior, block_size=16), *params
+                    lambda W, B, k: graph_nll(W, B, k, rho=RHO, prior=prior, block_size=16), *params
                 )
             after = _global_flags()
             assert after == before
@@ -297,16 +304,16 @@ def test_input_validation() -> None:
     B = 0.5 * (b + b.T)
     k = torch.tensor(0.2, dtype=torch.float64)
     with pytest.raises(ValueError, match="symmetric"):
-        graph_nll(W, b + torch.triu(torch.ones_like(b), 1) * 0.01, k, RHO, None)
+        graph_nll(W, b + torch.triu(torch.ones_like(b), 1) * 0.01, k, rho=RHO, prior=None)
     with pytest.raises(ValueError, match="rho"):
-        graph_nll(W, B, k, 1.5, None)
+        graph_nll(W, B, k, rho=1.5, prior=None)
     prior = GraphPrior.from_scipy(_random_prior(g + 1, 0.2, 0, binary=True))
     with pytest.raises(ValueError, match="genes"):
-        graph_nll(W, B, k, RHO, prior)
+        graph_nll(W, B, k, rho=RHO, prior=prior)
     with pytest.raises(ValueError, match="dtype"):
-        graph_nll(W, B.float(), k, RHO, None)
+        graph_nll(W, B.float(), k, rho=RHO, prior=None)
     with pytest.raises(ValueError, match="B must be"):
-        graph_nll(W, B[:2, :2], k, RHO, None)
+        graph_nll(W, B[:2, :2], k, rho=RHO, prior=None)
 
 
 def test_prior_dtype_and_plan_cache_are_independent_of_w() -> None:
@@ -318,11 +325,13 @@ def test_prior_dtype_and_plan_cache_are_independent_of_w() -> None:
     params = _params(g, L, seed=9, dtype=torch.float64)
     for block in (16, 16, 30):  # the second call reuses the cached plan
         v, grads = _loss_and_grads(
-            lambda W, B, k, block=block: graph_nll(W, B, k, RHO, prior32, block_size=block),
+            lambda W, B, k, block=block: graph_nll(
+                W, B, k, rho=RHO, prior=prior32, block_size=block
+            ),
             *params,
         )
         v_ref, refs = _loss_and_grads(
-            lambda W, B, k: graph_nll_dense(W, B, k, RHO, prior64), *params
+            lambda W, B, k: graph_nll_dense(W, B, k, rho=RHO, prior=prior64), *params
         )
         _assert_close(v, v_ref, rtol=1e-10)
         for got, want in zip(grads, refs, strict=True):

@@ -90,7 +90,7 @@ def test_group_loss_equals_per_cell_loss(with_prior, weighting):
     h = torch.as_tensor(design.matrix(labels), dtype=torch.float64)
     s = torch.as_tensor(stats.layers["weighted_sum"], dtype=torch.float64)
     w = torch.as_tensor(stats.obs["weight"].to_numpy(), dtype=torch.float64)
-    got = pertspectra_loss(module, h, s, w, prior).total
+    got = pertspectra_loss(module, h, weighted_sum=s, weight=w, prior=prior).total
     got_grads = torch.autograd.grad(got, list(module.parameters()))
 
     x = torch.as_tensor(adata.X.toarray(), dtype=torch.float64)
@@ -119,6 +119,8 @@ def test_graph_term_can_be_dropped():
     )
     h = torch.tensor([[0, 0, 1.0, 1.0], [1.0, 0, 0, 1.0]], dtype=torch.float64)
     s = torch.rand(2, 6, dtype=torch.float64)
-    terms = pertspectra_loss(module, h, s, torch.ones(2, dtype=torch.float64), None)
+    terms = pertspectra_loss(
+        module, h, weighted_sum=s, weight=torch.ones(2, dtype=torch.float64), prior=None
+    )
     assert terms.graph.item() == 0.0
     assert terms.total.item() == pytest.approx(terms.recon.item())

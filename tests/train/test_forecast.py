@@ -12,7 +12,7 @@ from pertspectra.train._forecast import forecast_fit, format_forecast, memory_br
 
 
 def test_forecast_small_is_sane():
-    d = forecast_fit(30, 200, 25, 10, n_edges=500)
+    d = forecast_fit(n_labels=30, n_genes=200, n_design=25, n_factors=10, n_edges=500)
     mem = d["memory_bytes"]
     assert mem["total"] == sum(v for k, v in mem.items() if k != "total")
     assert all(v > 0 for v in mem.values())
@@ -27,29 +27,47 @@ def test_forecast_small_is_sane():
 
 
 def test_memory_linear_in_genes():
-    m = [memory_breakdown(200, g, 150, 50)["total"] for g in (4000, 8000, 16000)]
+    m = [
+        memory_breakdown(n_labels=200, n_genes=g, n_design=150, n_factors=50)["total"]
+        for g in (4000, 8000, 16000)
+    ]
     assert 1.5 < m[1] / m[0] < 2.1
     # affine in g: doubling g adds twice as much the second time (tile buffers are fixed)
     assert (m[2] - m[1]) / (m[1] - m[0]) == pytest.approx(2.0, rel=0.02)
     # float64 doubles the device memory
-    m64 = memory_breakdown(200, 4000, 150, 50, dtype="float64")["total"]
+    m64 = memory_breakdown(n_labels=200, n_genes=4000, n_design=150, n_factors=50, dtype="float64")[
+        "total"
+    ]
     assert 1.9 < m64 / m[0] < 2.05
     # edges add memory linearly
-    e = memory_breakdown(200, 4000, 150, 50, n_edges=100_000)["edges"]
-    assert e == 2 * memory_breakdown(200, 4000, 150, 50, n_edges=50_000)["edges"]
-    assert memory_breakdown(200, 4000, 150, 50, graph=False)["graph_buffers"] == 0
+    e = memory_breakdown(n_labels=200, n_genes=4000, n_design=150, n_factors=50, n_edges=100_000)[
+        "edges"
+    ]
+    assert (
+        e
+        == 2
+        * memory_breakdown(n_labels=200, n_genes=4000, n_design=150, n_factors=50, n_edges=50_000)[
+            "edges"
+        ]
+    )
+    assert (
+        memory_breakdown(n_labels=200, n_genes=4000, n_design=150, n_factors=50, graph=False)[
+            "graph_buffers"
+        ]
+        == 0
+    )
 
 
 def test_scaled_forecast_and_errors():
-    d = forecast_fit(10, 1500, 8, 8, measure_budget_s=0.0)
+    d = forecast_fit(n_labels=10, n_genes=1500, n_design=8, n_factors=8, measure_budget_s=0.0)
     assert "scaled" in d["timing"]
     assert d["seconds_per_epoch"] > 0
     with pytest.raises(ValueError, match="n_genes"):
-        forecast_fit(10, 0, 5, 5)
+        forecast_fit(n_labels=10, n_genes=0, n_design=5, n_factors=5)
     with pytest.raises(ValueError, match="dtype"):
-        forecast_fit(10, 10, 5, 5, dtype="float16")
+        forecast_fit(n_labels=10, n_genes=10, n_design=5, n_factors=5, dtype="float16")
     with pytest.raises(ValueError, match="n_edges"):
-        forecast_fit(10, 10, 5, 5, n_edges=-1)
+        forecast_fit(n_labels=10, n_genes=10, n_design=5, n_factors=5, n_edges=-1)
 
 
 def test_forecast_uses_the_statistics_conventions():

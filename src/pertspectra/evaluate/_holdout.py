@@ -126,7 +126,7 @@ def _fit_all(
 
 
 def holdout_combinations(
-    stats: AnnData,
+    adata: AnnData,
     *,
     fits: Mapping[str, Mapping[str, Any]] | None = None,
     fraction: float = 0.2,
@@ -137,7 +137,7 @@ def holdout_combinations(
 
     Parameters
     ----------
-    stats
+    adata
         Group statistics (:func:`~pertspectra.stats.compute_group_stats`) with combinations
         whose singles are present.
     fits
@@ -154,11 +154,11 @@ def holdout_combinations(
     -------
     A :class:`Holdout` with the fits and the ``control``, ``mean`` and ``additive`` baselines.
     """
-    labels = [str(x) for x in stats.obs_names]
+    labels = [str(x) for x in adata.obs_names]
     train_labels, test = split_combinations(labels, fraction=fraction, seed=seed)
-    train = stats[train_labels].copy()
-    observed = stats[test].to_df()
-    control = stats[CONTROL_LABEL].to_df().iloc[0]
+    train = adata[train_labels].copy()
+    observed = adata[test].to_df()
+    control = adata[CONTROL_LABEL].to_df().iloc[0]
     models, seconds = _fit_all(train, fits, seed, progress)
     preds = {name: m.predict(test) for name, m in models.items()}
     preds.update(baseline_predictions(train.to_df(), test))

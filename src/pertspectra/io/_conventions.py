@@ -65,7 +65,7 @@ _SPECS: dict[str, _Spec] = {
 
 
 def read_screen(
-    path_or_adata: str | Path | AnnData,
+    data: str | Path | AnnData,
     *,
     convention: Convention = "auto",
     perturbation_key: str | None = None,
@@ -74,14 +74,13 @@ def read_screen(
     exclude_labels: Iterable[str] | None = None,
     target_types: Mapping[str, str] | None = None,
     symbols: bool = True,
-    copy: bool = True,
 ) -> AnnData:
     """Read a screen distributed as .h5ad and normalise its labels to the core's convention.
 
     Parameters
     ----------
-    path_or_adata
-        Path of an ``.h5ad`` file (only read) or an AnnData.
+    data
+        Path of an ``.h5ad`` file or an AnnData; neither is modified (an AnnData is copied).
     convention
         Label convention of the source (see the module table); ``"auto"`` detects it from the
         obs columns and their values.
@@ -109,9 +108,6 @@ def read_screen(
         When ``var_names`` are Ensembl ids and a symbol column (``gene_name``,
         ``feature_name``...) exists, use the symbols as ``var_names`` (made unique, with a
         warning) and keep the ids in ``var["gene_ids"]``.
-    copy
-        Work on a copy of a given AnnData (default). With ``copy=False`` the given AnnData is
-        modified in place and returned. A path is always read into a new object.
 
     Returns
     -------
@@ -124,12 +120,12 @@ def read_screen(
     """
     import anndata as ad
 
-    if isinstance(path_or_adata, str | Path):
-        adata = ad.read_h5ad(path_or_adata)
-    elif isinstance(path_or_adata, ad.AnnData):
-        adata = path_or_adata.copy() if copy else path_or_adata
+    if isinstance(data, str | Path):
+        adata = ad.read_h5ad(data)
+    elif isinstance(data, ad.AnnData):
+        adata = data.copy()
     else:
-        msg = f"path_or_adata must be a path or an AnnData, got {type(path_or_adata).__name__}"
+        msg = f"data must be a path or an AnnData, got {type(data).__name__}"
         raise TypeError(msg)
 
     conv, key = detect_convention(adata, convention=convention, perturbation_key=perturbation_key)

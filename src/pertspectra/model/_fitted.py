@@ -36,9 +36,9 @@ _NAMES = ("P", "W", "B", "kappa", "gene_scale")
 def _versions() -> dict[str, str]:
     import sys
 
-    from .. import __version__
+    from .._utils import VERSION
 
-    out = {"pertspectra": __version__, "numpy": np.__version__, "python": sys.version.split()[0]}
+    out = {"pertspectra": VERSION, "numpy": np.__version__, "python": sys.version.split()[0]}
     try:
         import torch
 
@@ -137,7 +137,7 @@ class FittedModel:
             self.design.matrix(labels),
             self.P,
             self.W,
-            self.gene_scale,
+            gene_scale=self.gene_scale,
             delta=self.config.delta,
             parametrization=self.config.parametrization,
             floor=self.config.floor,
@@ -191,8 +191,19 @@ class FittedModel:
         if not (path / METADATA).is_file() or not (path / TENSORS).is_file():
             msg = f"{path} is not a pertspectra model folder (needs {METADATA} and {TENSORS})"
             raise FileNotFoundError(msg)
-        meta = json.loads((path / METADATA).read_text())
-        tensors = load_file(str(path / TENSORS))
+        try:
+            meta = json.loads((path / METADATA).read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            msg = f"{path / METADATA} is not valid JSON ({err}); the model folder is corrupt"
+            raise ValueError(msg) from None
+        if not isinstance(meta, dict):
+            msg = f"{path / METADATA} does not hold a JSON object; the model folder is corrupt"
+            raise ValueError(msg)
+        try:
+            tensors = load_file(str(path / TENSORS))
+        except Exception as err:  # safetensors raises its own error types for bad bytes
+            msg = f"{path / TENSORS} cannot be read ({type(err).__name__}: {err}); the file is truncated or corrupt"
+            raise ValueError(msg) from None
         missing = [n for n in _NAMES if n not in tensors]
         if missing:
             msg = f"{path / TENSORS} lacks tensors {missing}"
@@ -201,14 +212,18 @@ class FittedModel:
             if key not in meta:
                 msg = f"{path / METADATA} lacks {key!r}"
                 raise ValueError(msg)
-        return cls(
-            **{n: np.asarray(tensors[n], dtype=np.float64) for n in _NAMES},
-            genes=[str(g) for g in meta["genes"]],
-            design=Design.from_dict(meta),
-            config=ModelConfig.from_dict(meta["config"]),
-            training=meta.get("training", {}),
-            versions=meta.get("versions", {}),
-        )
+        try:
+            return cls(
+                **{n: np.asarray(tensors[n], dtype=np.float64) for n in _NAMES},
+                genes=[str(g) for g in meta["genes"]],
+                design=Design.from_dict(meta),
+                config=ModelConfig.from_dict(meta["config"]),
+                training=dict(meta.get("training", {})),
+                versions=dict(meta.get("versions", {})),
+            )
+        except (TypeError, AttributeError, IndexError) as err:
+            msg = f"{path / METADATA} has an entry of the wrong type ({err}); the model folder is corrupt or was edited"
+            raise ValueError(msg) from None
 
     def summary(self) -> str:
         """A few lines describing the model (used by ``pertspectra info``)."""

@@ -90,9 +90,9 @@ def graph_nll(
     W: torch.Tensor,
     B: torch.Tensor,
     kappa: torch.Tensor | float,
+    *,
     rho: float,
     prior: GraphPrior | None,
-    *,
     block_size: int | None = None,
 ) -> torch.Tensor:
     r"""Spectra's graph negative log-likelihood, exact, without forming ``g x g`` matrices.

@@ -13,8 +13,9 @@ def graph_nll_dense(
     W: torch.Tensor,
     B: torch.Tensor,
     kappa: torch.Tensor | float,
+    *,
     rho: float,
-    A_dense: torch.Tensor | GraphPrior | None,
+    prior: torch.Tensor | GraphPrior | None,
 ) -> torch.Tensor:
     """The graph NLL written naively with full ``g x g`` tensors (reference and baseline).
 
@@ -28,7 +29,7 @@ def graph_nll_dense(
         Background edge rate (0-dim tensor or float).
     rho
         Non-edge rate.
-    A_dense
+    prior
         The ``g x g`` adjacency, a :class:`GraphPrior`, or ``None`` (all zeros).
 
     Returns
@@ -37,16 +38,16 @@ def graph_nll_dense(
         The 0-dim loss; differentiable by autograd.
     """
     g = W.shape[1]
-    if isinstance(A_dense, GraphPrior):
-        A_dense = A_dense.to(W.device, W.dtype).to_dense()
+    if isinstance(prior, GraphPrior):
+        prior = prior.to(W.device, W.dtype).to_dense()
     kappa = torch.as_tensor(kappa, dtype=W.dtype, device=W.device)
     M = W.T @ B @ W
     a = (1 - kappa) * (1 - rho)
     off = ~torch.eye(g, dtype=torch.bool, device=W.device)
     q = a * (1 - M) + rho
-    if A_dense is None:
+    if prior is None:
         return -torch.log(q)[off].sum()
-    A = A_dense.to(W.device, W.dtype)
+    A = prior.to(W.device, W.dtype)
     p = a * M + (1 - rho) * kappa
     ll = A**2 * torch.log(p) + (1 - A) * torch.log(q)
     return -ll[off].sum()

@@ -46,6 +46,7 @@ def poisson_recon(
 def pertspectra_loss(
     module: PertSpectraModule,
     design: torch.Tensor,
+    *,
     weighted_sum: torch.Tensor,
     weight: torch.Tensor,
     prior: GraphPrior | None,
@@ -68,7 +69,7 @@ def pertspectra_loss(
     cfg = module.config
     recon = poisson_recon(module.mean(design), weighted_sum, weight)
     if cfg.graph:
-        graph = graph_nll(module.W, module.B, module.kappa, cfg.rho, prior)
+        graph = graph_nll(module.W, module.B, module.kappa, rho=cfg.rho, prior=prior)
     else:
         graph = recon.new_zeros(())
     return LossTerms(total=cfg.lam * recon + graph, recon=recon, graph=graph)

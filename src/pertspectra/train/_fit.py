@@ -193,13 +193,13 @@ def fit(
             ).to(dev)
             hist = run(
                 list(module.parameters()),
-                lambda module=module: pertspectra_loss(module, h, s, w, gprior).total,
+                lambda module=module: pertspectra_loss(module, h, weighted_sum=s, weight=w, prior=gprior).total,
                 tconfig,
                 weight_decay=float(config.weight_decay or 0.0),
                 progress=progress,
             )
             with torch.no_grad():
-                terms = pertspectra_loss(module, h, s, w, gprior)
+                terms = pertspectra_loss(module, h, weighted_sum=s, weight=w, prior=gprior)
             init_losses.append(float(terms.total))
             if best is None or float(terms.total) < float(best[2].total):
                 best = (init_seed, module, terms, hist)

@@ -59,11 +59,11 @@ def _multiply_adds(
 
 
 def memory_breakdown(
+    *,
     n_labels: int,
     n_genes: int,
     n_design: int,
     n_factors: int,
-    *,
     n_edges: int = 0,
     device: str = "cpu",
     dtype: str = "float32",
@@ -144,11 +144,11 @@ def _random_problem(
 
 
 def time_epochs(
+    *,
     n_labels: int,
     n_genes: int,
     n_design: int,
     n_factors: int,
-    *,
     n_edges: int = 0,
     device: str = "cpu",
     dtype: str = "float32",
@@ -177,7 +177,7 @@ def time_epochs(
             torch.cuda.synchronize(dev)
         t0 = time.perf_counter()
         opt.zero_grad(set_to_none=True)
-        loss = pertspectra_loss(module, h, s, w, prior).total
+        loss = pertspectra_loss(module, h, weighted_sum=s, weight=w, prior=prior).total
         loss.backward()
         opt.step()
         if dev.type == "cuda":
@@ -188,11 +188,11 @@ def time_epochs(
 
 
 def forecast_fit(
+    *,
     n_labels: int,
     n_genes: int,
     n_design: int,
     n_factors: int,
-    *,
     n_edges: int = 0,
     device: str = "cpu",
     dtype: str = "float32",
@@ -247,12 +247,12 @@ def forecast_fit(
     dev = resolve_device(device)
     n, g, p, L, E = int(n_labels), int(n_genes), int(n_design), int(n_factors), int(n_edges)
     E = min(E, g * (g - 1) // 2)
-    mem = memory_breakdown(n, g, p, L, n_edges=E, device=str(dev), dtype=dtype, graph=graph)
+    mem = memory_breakdown(n_labels=n, n_genes=g, n_design=p, n_factors=L, n_edges=E, device=str(dev), dtype=dtype, graph=graph)
     flops = _multiply_adds(n, g, p, L, graph)
 
     g0 = min(g, 1024)
     e0 = int(E * (g0 / g) ** 2)
-    t0 = time_epochs(n, g0, p, L, n_edges=e0, device=str(dev), dtype=dtype, graph=graph, epochs=2)
+    t0 = time_epochs(n_labels=n, n_genes=g0, n_design=p, n_factors=L, n_edges=e0, device=str(dev), dtype=dtype, graph=graph, epochs=2)
     flops0 = _multiply_adds(n, g0, p, L, graph)
     predicted = t0 * flops / flops0
     fits = _fits_in_memory(mem["total"], dev)
@@ -260,7 +260,7 @@ def forecast_fit(
         seconds, timing = t0, f"measured at full size ({2} epochs)"
     elif predicted * (epochs + 1) <= measure_budget_s and fits:
         seconds = time_epochs(
-            n, g, p, L, n_edges=E, device=str(dev), dtype=dtype, graph=graph, epochs=epochs
+            n_labels=n, n_genes=g, n_design=p, n_factors=L, n_edges=E, device=str(dev), dtype=dtype, graph=graph, epochs=epochs
         )
         timing = f"measured at full size ({epochs} epochs)"
     else:
@@ -403,10 +403,10 @@ def forecast(
     n_edges = 0 if matrix is None else int((sp.triu(matrix, k=1) != 0).sum())
     with torch_threads(tconfig.threads):
         return forecast_fit(
-            adata.n_obs,
-            adata.n_vars,
-            len(design.columns),
-            config.n_factors,
+            n_labels=adata.n_obs,
+            n_genes=adata.n_vars,
+            n_design=len(design.columns),
+            n_factors=config.n_factors,
             n_edges=n_edges,
             device=str(device),
             dtype=tconfig.dtype,
