@@ -117,7 +117,7 @@ def test_no_import_cycle():
             if dep not in graph:
                 continue
             if state.get(dep) == 1:
-                cycle = stack[stack.index(dep) :] + [dep]
+                cycle = [*stack[stack.index(dep) :], dep]
                 pytest.fail("import cycle: " + " -> ".join(cycle))
             if dep not in state:
                 visit(dep)
@@ -206,4 +206,5 @@ def test_return_type_does_not_depend_on_the_data(func):
     if "copy" in inspect.signature(func).parameters:
         assert parts == {"AnnData", "None"}, ret
     else:
-        assert "None" in parts and len(parts) == 2, f"return type {ret} depends on the input"
+        assert "None" in parts, f"return type {ret} depends on the input"
+        assert len(parts) == 2, f"return type {ret} depends on the input"

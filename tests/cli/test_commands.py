@@ -262,7 +262,10 @@ def test_cli_imports_only_public_library_names():
                         path.name,
                         node.module,
                     )
-            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute):
-                # ps.<stage>._private
-                if isinstance(node.value.value, ast.Name) and node.value.value.id == "ps":
-                    assert not node.attr.startswith("_"), (path.name, node.attr)
+            if (  # ps.<stage>._private
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Attribute)
+                and isinstance(node.value.value, ast.Name)
+                and node.value.value.id == "ps"
+            ):
+                assert not node.attr.startswith("_"), (path.name, node.attr)

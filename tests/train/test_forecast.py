@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import pytest
 import anndata as ad
 import numpy as np
 import pandas as pd
+import pytest
 
 import pertspectra as ps
 from pertspectra.train._forecast import forecast_fit, format_forecast, memory_breakdown

@@ -193,7 +193,9 @@ def fit(
             ).to(dev)
             hist = run(
                 list(module.parameters()),
-                lambda module=module: pertspectra_loss(module, h, weighted_sum=s, weight=w, prior=gprior).total,
+                lambda module=module: (
+                    pertspectra_loss(module, h, weighted_sum=s, weight=w, prior=gprior).total
+                ),
                 tconfig,
                 weight_decay=float(config.weight_decay or 0.0),
                 progress=progress,

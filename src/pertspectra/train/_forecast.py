@@ -247,12 +247,31 @@ def forecast_fit(
     dev = resolve_device(device)
     n, g, p, L, E = int(n_labels), int(n_genes), int(n_design), int(n_factors), int(n_edges)
     E = min(E, g * (g - 1) // 2)
-    mem = memory_breakdown(n_labels=n, n_genes=g, n_design=p, n_factors=L, n_edges=E, device=str(dev), dtype=dtype, graph=graph)
+    mem = memory_breakdown(
+        n_labels=n,
+        n_genes=g,
+        n_design=p,
+        n_factors=L,
+        n_edges=E,
+        device=str(dev),
+        dtype=dtype,
+        graph=graph,
+    )
     flops = _multiply_adds(n, g, p, L, graph)
 
     g0 = min(g, 1024)
     e0 = int(E * (g0 / g) ** 2)
-    t0 = time_epochs(n_labels=n, n_genes=g0, n_design=p, n_factors=L, n_edges=e0, device=str(dev), dtype=dtype, graph=graph, epochs=2)
+    t0 = time_epochs(
+        n_labels=n,
+        n_genes=g0,
+        n_design=p,
+        n_factors=L,
+        n_edges=e0,
+        device=str(dev),
+        dtype=dtype,
+        graph=graph,
+        epochs=2,
+    )
     flops0 = _multiply_adds(n, g0, p, L, graph)
     predicted = t0 * flops / flops0
     fits = _fits_in_memory(mem["total"], dev)
@@ -260,7 +279,15 @@ def forecast_fit(
         seconds, timing = t0, f"measured at full size ({2} epochs)"
     elif predicted * (epochs + 1) <= measure_budget_s and fits:
         seconds = time_epochs(
-            n_labels=n, n_genes=g, n_design=p, n_factors=L, n_edges=E, device=str(dev), dtype=dtype, graph=graph, epochs=epochs
+            n_labels=n,
+            n_genes=g,
+            n_design=p,
+            n_factors=L,
+            n_edges=E,
+            device=str(dev),
+            dtype=dtype,
+            graph=graph,
+            epochs=epochs,
         )
         timing = f"measured at full size ({epochs} epochs)"
     else:
