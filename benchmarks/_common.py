@@ -1,5 +1,6 @@
-"""Shared helpers of ``fit_speed.py`` and ``norman_fit.py``: a synthetic screen, a synthetic prior,
-and resident-memory probes.
+"""Shared helpers of the benchmarks: a synthetic screen, a synthetic prior, memory probes.
+
+Used by ``fit_speed.py`` and ``norman_fit.py``.
 
 Only numpy and scipy are imported here (no anndata, no torch), so that the GPU machine, which has
 no anndata, can run ``fit_speed.py``.

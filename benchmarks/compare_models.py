@@ -19,6 +19,7 @@ from pertspectra.model import load_model
 
 
 def main() -> None:
+    """Run the benchmark and print its table."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("model_a")
     ap.add_argument("model_b")

@@ -198,6 +198,7 @@ def _fmt_mem(r: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Run the benchmark and print its table."""
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

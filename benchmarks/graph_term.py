@@ -113,6 +113,7 @@ def _run(cfg: dict) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Run the benchmark and print its table."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small problem, < 1 min")
     ap.add_argument("--g", type=int, default=None, help="genes (default 5000; quick 2000)")

@@ -161,6 +161,7 @@ def _child(cfg: dict) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Run the benchmark and print its table."""
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

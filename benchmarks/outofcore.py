@@ -177,6 +177,7 @@ def _child_stats(path: str, chunk_size: int) -> None:
 
 
 def main() -> None:
+    """Run the benchmark and print its table."""
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

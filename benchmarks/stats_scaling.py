@@ -46,6 +46,7 @@ def _stats_and_fit(path: Path, n_factors: int, epochs: int) -> tuple[float, floa
 
 
 def main() -> None:
+    """Run the benchmark and print its table."""
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

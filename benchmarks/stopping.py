@@ -58,6 +58,7 @@ def _run(name: str, n_factors: int, stopping: str, seed: int, quick: bool) -> di
 
 
 def main() -> None:
+    """Run the benchmark and print its table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--factors", type=int, nargs="+", default=[200, 50])

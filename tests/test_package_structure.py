@@ -208,3 +208,36 @@ def test_return_type_does_not_depend_on_the_data(func):
     else:
         assert "None" in parts, f"return type {ret} depends on the input"
         assert len(parts) == 2, f"return type {ret} depends on the input"
+
+
+def test_small_rooms():
+    """No module in src/ over ~400 lines."""
+    big = {
+        str(p.relative_to(SRC)): n
+        for p in SRC.rglob("*.py")
+        if (n := len(p.read_text().splitlines())) > 420
+    }
+    assert not big, big
+
+
+def test_typer_only_in_the_cli():
+    for path in SRC.rglob("*.py"):
+        if "cli" in path.relative_to(SRC).parts:
+            continue
+        assert "typer" not in _imports_of(path), path
+
+
+def _imports_of(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_stats_is_numpy_and_scipy_only():
+    for path in (SRC / "stats").rglob("*.py"):
+        assert "torch" not in _imports_of(path), path

@@ -147,3 +147,25 @@ def test_prior_command_user_errors(app, h5ad, string_files, tmp_path):
     assert len(res.output.strip().splitlines()) == 1
     assert "Traceback" not in res.output
     assert not out.exists()
+
+
+def test_cli_and_library_share_the_min_score_default(app, h5ad, string_files, tmp_path):
+    import pertspectra as ps
+
+    links, _ = string_files
+    out = tmp_path / "o.h5ad"
+    res = CliRunner().invoke(app, ["prior", str(h5ad), "--string", str(links), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    adata = ad.read_h5ad(h5ad)
+    ps.priors.add_prior(adata, links)
+    cli = ad.read_h5ad(out)
+    np.testing.assert_array_equal(
+        cli.varp["pertspectra_prior"].toarray(), adata.varp["pertspectra_prior"].toarray()
+    )
+    assert cli.uns["pertspectra_prior"]["min_score"] == ps.priors.DEFAULT_MIN_SCORE == 0.7
+    # the perturbation targets come from the library's own reading of the labels
+    report = ps.priors.add_prior(adata, links, perturbation_key="perturbation")
+    assert report.n_perturbed == 3
+    res = CliRunner().invoke(app, ["prior", str(h5ad), "--string", str(links), "--out", str(out)])
+    assert res.exit_code == 1
+    assert "--overwrite" in res.output

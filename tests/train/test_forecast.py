@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 import pertspectra as ps
-from pertspectra.train._forecast import forecast_fit, format_forecast, memory_breakdown
+from pertspectra.train import format_forecast
+from pertspectra.train._forecast import forecast_fit, memory_breakdown
 
 
 def test_forecast_small_is_sane():

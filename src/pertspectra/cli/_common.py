@@ -40,7 +40,7 @@ Quiet = Annotated[bool, typer.Option("-q", "--quiet", help="Only warnings and er
 class _StderrHandler(logging.StreamHandler):
     """Writes to whatever ``sys.stderr`` is at the time of the record (not at set-up)."""
 
-    @property  # type: ignore[override]
+    @property
     def stream(self) -> Any:
         return sys.stderr
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -94,7 +94,7 @@ def fit(
         msg = f"{out} already holds a model; pass --overwrite to replace it"
         raise FileExistsError(msg)
     controls = split_list(control) or None
-    options = {
+    options: dict[str, Any] = {
         "encoding": encoding,
         "prior_key": prior_key,
         "graph": not no_graph,
@@ -113,12 +113,21 @@ def fit(
     }
     # settings are checked before the pass over the cells
     ps.model.ModelConfig(
-        n_factors=n_factors, lam=lam, rho=rho, graph=not no_graph, parametrization=parametrization
+        n_factors=n_factors,
+        lam=lam,
+        rho=rho,
+        graph=not no_graph,
+        parametrization=parametrization,  # type: ignore[arg-type]  # checked by ModelConfig
     )
     ps.train.TrainConfig(
-        max_epochs=max_epochs, stopping=stopping, tol=tol, patience=patience, n_init=n_init,
-        dtype=dtype, threads=threads,
-    )  # fmt: skip
+        max_epochs=max_epochs,
+        stopping=stopping,  # type: ignore[arg-type]  # checked by TrainConfig
+        tol=tol,
+        patience=patience,
+        n_init=n_init,
+        dtype=dtype,  # type: ignore[arg-type]  # checked by TrainConfig
+        threads=threads,
+    )
     adata = ad.read_h5ad(data, backed="r")
     try:
         stats = ps.stats.compute_group_stats(

@@ -1,4 +1,4 @@
-"""Read STRING networks and recombine their evidence channels.
+r"""Read STRING networks and recombine their evidence channels.
 
 STRING scores every channel ``c`` of a protein pair on 0-1000. The combined score removes the
 random-pair prior ``p = 0.041`` from each channel, combines the channels as independent
@@ -6,9 +6,9 @@ evidence and puts the prior back once:
 
 .. math::
 
-    s'_c = \\max\\left(0, \\frac{s_c / 1000 - p}{1 - p}\\right), \\qquad
-    S = 1 - \\prod_c (1 - s'_c), \\qquad
-    \\text{combined} = \\lfloor 1000\\,(S (1 - p) + p) \\rfloor .
+    s'_c = \max\left(0, \frac{s_c / 1000 - p}{1 - p}\right), \qquad
+    S = 1 - \prod_c (1 - s'_c), \qquad
+    \text{combined} = \lfloor 1000\,(S (1 - p) + p) \rfloor .
 
 A channel's ``_transferred`` part (evidence transferred from other organisms) enters as one
 more factor of the product, i.e. ``1 - (1 - s'_c)(1 - s'_{c,transferred})`` is the channel's

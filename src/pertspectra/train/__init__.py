@@ -2,7 +2,8 @@
 
 from ._config import EFFECTS_LEARNING_RATES, PAPER_LEARNING_RATES, TrainConfig
 from ._fit import fit, is_group_stats, store_results
-from ._forecast import forecast, forecast_fit, format_forecast
+from ._forecast import forecast, forecast_fit
+from ._forecast_text import format_forecast
 from ._loop import History, run
 
 __all__ = [

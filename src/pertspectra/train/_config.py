@@ -86,7 +86,7 @@ class TrainConfig:
             object.__setattr__(self, "learning_rates", rates)
 
     def resolved(self, parametrization: str) -> TrainConfig:
-        """This config with ``learning_rates`` filled in for ``parametrization``."""
+        """Return a copy with ``learning_rates`` filled in for ``parametrization``."""
         if self.learning_rates is not None:
             return self
         rates = EFFECTS_LEARNING_RATES if parametrization == "effects" else PAPER_LEARNING_RATES
