@@ -45,6 +45,11 @@ class Keys:
         return f"{self.base}_P"
 
     @property
+    def split(self) -> str:
+        """``adata.obsm``: each cell's role (train/val/test, "" if not used) per evaluation fold."""
+        return f"{self.base}_split"
+
+    @property
     def target_types(self) -> str:
         """``adata.uns``: mapping perturbation token -> target type (gene, enhancer, ...)."""
         return f"{self.base}_target_types"

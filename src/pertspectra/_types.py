@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Literal, Union
+from typing import TYPE_CHECKING, Literal, Union
 
 import numpy as np
 
+if TYPE_CHECKING:
+    import torch
+
 SeedLike = Union[int, np.random.Generator, None]  # noqa: UP007
-DeviceLike = Union[str, "torch.device", None]  # noqa: F821
+DeviceLike = Union[str, "torch.device", None]
 Encoding = Literal["gene", "label"]
 Weighting = Literal["label", "uniform"]
 Stopping = Literal["relative", "paper"]

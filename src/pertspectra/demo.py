@@ -16,6 +16,7 @@ import argparse
 import logging
 import time
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -23,7 +24,7 @@ import pertspectra as ps
 from pertspectra.evaluate import holdout_cells, holdout_combinations
 from pertspectra.testing import shared_data_dir
 
-COLUMNS = ["pearson_delta", "pearson_delta_top", "mse_top", "direction_top", "spearman"]
+COLUMNS = ["pearson_delta", "pearson_delta_top20", "mse_top20", "direction_top20", "spearman_raw"]
 
 
 def simulated(out: Path, *, n_factors: int, seed: int, progress: bool) -> pd.DataFrame:
@@ -34,7 +35,7 @@ def simulated(out: Path, *, n_factors: int, seed: int, progress: bool) -> pd.Dat
         f"{adata.obs['perturbation'].nunique()} labels (30 singles, 60 doubles, control)"
     )
     stats = ps.stats.compute_group_stats(adata, perturbation_key="perturbation", progress=False)
-    fits = {
+    fits: dict[str, dict[str, Any]] = {
         "pertspectra": {"n_factors": n_factors},
         "pertspectra effects": {"n_factors": 32, "parametrization": "effects", "graph": False},
     }

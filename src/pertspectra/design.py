@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -194,14 +194,36 @@ class Design:
         """Inverse of :meth:`to_dict`."""
         parser = LabelParser(
             separator=str(d.get("separator", "+")),
-            controls=tuple(d.get("controls", DEFAULT_CONTROLS)),  # type: ignore[arg-type]
+            controls=tuple(_iterable(d.get("controls", DEFAULT_CONTROLS), "controls")),
         )
+        labels = d["labels"]
+        if not isinstance(labels, Mapping):
+            msg = f"design field 'labels' must be a mapping, got {type(labels).__name__}"
+            raise TypeError(msg)
         return cls(
-            columns=list(d["design_columns"]),  # type: ignore[arg-type]
-            labels={str(k): list(v) for k, v in dict(d["labels"]).items()},  # type: ignore[call-overload]
-            encoding=str(d.get("encoding", "gene")),  # type: ignore[arg-type]
+            columns=list(_iterable(d["design_columns"], "design_columns")),
+            labels={str(k): list(_iterable(v, f"labels[{k!r}]")) for k, v in labels.items()},
+            encoding=_encoding(str(d.get("encoding", "gene"))),
             parser=parser,
         )
+
+
+def _iterable(value: object, what: str) -> Iterable[Any]:
+    """``value`` if it is iterable (a list read back from JSON), else a clear ``TypeError``."""
+    if not isinstance(value, Iterable):
+        msg = f"design field {what!r} must be a list, got {type(value).__name__}"
+        raise TypeError(msg)
+    return value
+
+
+def _encoding(value: str) -> Encoding:
+    """``value`` as an :data:`Encoding`, else a clear ``ValueError``."""
+    if value == "gene":
+        return "gene"
+    if value == "label":
+        return "label"
+    msg = f"design field 'encoding' must be 'gene' or 'label', got {value!r}"
+    raise ValueError(msg)
 
 
 @dataclass

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
+from . import _options as o
 from ._common import command, input_file, split_list
 
 app = typer.Typer()
@@ -17,72 +18,40 @@ def fit(
     data: Annotated[Path, typer.Argument(help="Perturb-seq .h5ad (cells x genes); read backed.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Model folder to write.")],
     perturbation_key: Annotated[str, typer.Option(help="obs column with perturbation labels.")],
-    control: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--control",
-            "--controls",
-            help="Control label(s), repeatable or comma-separated (API: controls=[...]); they "
-            "replace the built-in names and must match cells. Default: ctrl, control, "
-            "non-targeting, NT, ...",
-        ),
-    ] = None,
-    exclude_labels: Annotated[
-        list[str] | None,
-        typer.Option(help="Labels to drop, repeatable or comma-separated (e.g. none_detected)."),
-    ] = None,
-    separator: Annotated[str, typer.Option(help="Separator of combined targets.")] = "+",
-    normalize: Annotated[
-        str | None, typer.Option(help="'log1p': normalize raw counts (target sum, then log1p).")
-    ] = None,
-    target_sum: Annotated[
-        float, typer.Option(help="Counts per cell after --normalize log1p.")
-    ] = 1e4,
-    layer: Annotated[str | None, typer.Option(help="Layer to use instead of X.")] = None,
-    min_cells: Annotated[int, typer.Option(help="Drop labels with fewer cells.")] = 50,
-    encoding: Annotated[
-        str, typer.Option(help="'gene' (one column per gene) or 'label'.")
-    ] = "gene",
-    prior_key: Annotated[
-        str | None,
-        typer.Option(help="varp key of the prior graph (default pertspectra_prior when present)."),
-    ] = None,
-    no_graph: Annotated[
-        bool, typer.Option("--no-graph", help="Drop the graph term entirely.")
+    control: o.Control = None,
+    pseudobulk: Annotated[
+        bool, typer.Option("--pseudobulk", help="DATA holds one mean per label (no cells).")
     ] = False,
-    parametrization: Annotated[
-        str, typer.Option(help="'paper' or 'effects' (signed perturbation rows; not in the paper).")
-    ] = "paper",
-    n_factors: Annotated[
-        int, typer.Option("--n-factors", "--factors", help="Number of factors (programs) L.")
-    ] = 200,
-    lam: Annotated[float, typer.Option(help="Weight lambda of the reconstruction term.")] = 1.0,
-    rho: Annotated[float, typer.Option(help="Background non-edge rate.")] = 0.05,
-    max_epochs: Annotated[
-        int, typer.Option("--max-epochs", "--epochs", help="Maximum epochs.")
-    ] = 10_000,
-    stopping: Annotated[str, typer.Option(help="'relative' (default) or 'paper'.")] = "relative",
-    tol: Annotated[
-        float,
-        typer.Option(
-            help="Relative improvement per --patience epochs below which the rate steps down."
-        ),
-    ] = 1e-5,
-    patience: Annotated[
-        int, typer.Option(help="Window of epochs of the relative stopping rule.")
-    ] = 50,
-    n_init: Annotated[int, typer.Option(help="Initialisations; the lowest objective is kept.")] = 1,
-    threads: Annotated[
-        int | None, typer.Option(help="CPU threads for torch during the fit (default: torch's).")
+    n_cells_key: Annotated[
+        str | None, typer.Option(help="obs column of cells per label (pseudobulk input).")
     ] = None,
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-    device: Annotated[str, typer.Option(help="'auto', 'cpu' or 'cuda'.")] = "auto",
-    dtype: Annotated[str, typer.Option(help="'float32' or 'float64'.")] = "float32",
+    exclude_labels: o.ExcludeLabels = None,
+    separator: o.Separator = "+",
+    normalize: o.Normalize = None,
+    target_sum: o.TargetSum = 1e4,
+    layer: o.Layer = None,
+    min_cells: o.MinCells = 50,
+    encoding: o.Encoding = "gene",
+    prior_key: o.PriorKey = None,
+    no_graph: o.NoGraph = False,
+    parametrization: o.Parametrization = "paper",
+    n_factors: o.NFactors = 200,
+    lam: o.Lam = 1.0,
+    rho: o.Rho = 0.05,
+    max_epochs: o.MaxEpochs = 10_000,
+    stopping: o.Stopping = "relative",
+    tol: o.Tol = 1e-5,
+    patience: o.Patience = 50,
+    n_init: o.NInit = 1,
+    threads: o.Threads = None,
+    seed: o.Seed = 0,
+    device: o.Device = "auto",
+    dtype: o.Dtype = "float32",
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print expected memory and time per epoch, then stop.")
     ] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing model folder.")] = False,
-    progress: Annotated[bool, typer.Option(help="Show progress.")] = True,
+    progress: o.Progress = True,
 ) -> None:
     """Fit PertSpectra to DATA and save the model folder."""
     import anndata as ad
@@ -93,61 +62,41 @@ def fit(
     if (out / "model.json").exists() and not overwrite and not dry_run:
         msg = f"{out} already holds a model; pass --overwrite to replace it"
         raise FileExistsError(msg)
-    controls = split_list(control) or None
-    options: dict[str, Any] = {
-        "encoding": encoding,
-        "prior_key": prior_key,
-        "graph": not no_graph,
-        "parametrization": parametrization,
-        "n_factors": n_factors,
-        "lam": lam,
-        "rho": rho,
-        "max_epochs": max_epochs,
-        "stopping": stopping,
-        "tol": tol,
-        "patience": patience,
-        "n_init": n_init,
-        "threads": threads,
-        "dtype": dtype,
-        "device": device,
+    options = o.fit_options(
+        encoding=encoding, prior_key=prior_key, no_graph=no_graph, parametrization=parametrization,
+        n_factors=n_factors, lam=lam, rho=rho, max_epochs=max_epochs, stopping=stopping, tol=tol,
+        patience=patience, n_init=n_init, threads=threads, dtype=dtype, device=device,
+    )  # fmt: skip
+    common: dict[str, Any] = {
+        "perturbation_key": perturbation_key,
+        "layer": layer,
+        "controls": split_list(control) or None,
+        "separator": separator,
+        "exclude_labels": split_list(exclude_labels),
     }
-    # settings are checked before the pass over the cells
-    ps.model.ModelConfig(
-        n_factors=n_factors,
-        lam=lam,
-        rho=rho,
-        graph=not no_graph,
-        parametrization=parametrization,  # type: ignore[arg-type]  # checked by ModelConfig
-    )
-    ps.train.TrainConfig(
-        max_epochs=max_epochs,
-        stopping=stopping,  # type: ignore[arg-type]  # checked by TrainConfig
-        tol=tol,
-        patience=patience,
-        n_init=n_init,
-        dtype=dtype,  # type: ignore[arg-type]  # checked by TrainConfig
-        threads=threads,
-    )
-    adata = ad.read_h5ad(data, backed="r")
-    try:
-        stats = ps.stats.compute_group_stats(
-            adata,
-            perturbation_key=perturbation_key,
-            layer=layer,
-            controls=controls,
-            separator=separator,
-            exclude_labels=split_list(exclude_labels),
-            min_cells=min_cells,
-            normalize=normalize,
-            target_sum=target_sum,
-            progress=progress,
-        )
-    finally:
-        adata.file.close()
+    if pseudobulk:
+        if normalize:
+            msg = "--normalize applies to cells; pseudobulk means are used as given"
+            raise ValueError(msg)
+        stats = ps.stats.from_pseudobulk(ad.read_h5ad(data), n_cells_key=n_cells_key, **common)
+    else:
+        adata = ad.read_h5ad(data, backed="r")
+        try:
+            stats = ps.stats.compute_group_stats(
+                adata, min_cells=min_cells, normalize=normalize, target_sum=target_sum,
+                progress=progress, **common,
+            )  # fmt: skip
+        finally:
+            adata.file.close()
     info = stats.uns["pertspectra_stats"]
     dropped = list(info["dropped_labels"])
+    n_cells = (
+        "cell counts unknown"
+        if stats.obs["n_cells"].isna().any()
+        else f"{int(stats.obs['n_cells'].sum())} cells"
+    )
     typer.echo(
-        f"{stats.n_obs} labels, {int(stats.obs['n_cells'].sum())} cells, {stats.n_vars} genes"
+        f"{stats.n_obs} labels, {n_cells}, {stats.n_vars} genes"
         + (
             f"; dropped {len(dropped)} label(s) below {min_cells} cells: " + ", ".join(dropped[:10])
             if dropped
@@ -155,8 +104,7 @@ def fit(
         )
     )
     if dry_run:
-        est = ps.train.forecast(stats, **options)
-        typer.echo(ps.train.format_forecast(est))
+        typer.echo(ps.train.format_forecast(ps.train.forecast(stats, **options)))
         return
     model = ps.train.fit(stats, seed=seed, progress=progress, **options)
     model.save(out, overwrite=overwrite)

@@ -1,17 +1,40 @@
-"""Evaluation: metrics on the change from control, baselines, splits and held-out fits."""
+"""Evaluation: protocols and splits, metrics, baselines, ceilings, other models' predictions.
+
+- :func:`evaluate`: the scorecard of every held-out regime (:class:`Scorecard`);
+- :func:`make_split`: the authors' folds over combinations or stratified cell splits;
+- :func:`prediction_metrics`, :func:`rank_l1`: the metrics, by name (:data:`METRICS`);
+- :func:`baseline_predictions`: control, mean and additive baselines;
+- :func:`read_predictions`: another model's predictions, scored like ours;
+- :func:`holdout_combinations`, :func:`holdout_cells`, :func:`split_cells`: the quick held-out
+  checks the demo runs.
+"""
 
 from ._baselines import baseline_predictions
+from ._external import read_predictions
 from ._holdout import Holdout, holdout_cells, holdout_combinations, split_cells
-from ._metrics import matched_correlation, prediction_metrics
+from ._metrics import LOWER_IS_BETTER, METRICS, matched_correlation, prediction_metrics, rank_l1
+from ._protocols import check_split, eligible_combinations, make_split
+from ._scorecard import evaluate
 from ._split import split_combinations
+from ._summary import Scorecard, summarize
 
 __all__ = [
+    "LOWER_IS_BETTER",
+    "METRICS",
     "Holdout",
+    "Scorecard",
     "baseline_predictions",
+    "check_split",
+    "eligible_combinations",
+    "evaluate",
     "holdout_cells",
     "holdout_combinations",
+    "make_split",
     "matched_correlation",
     "prediction_metrics",
+    "rank_l1",
+    "read_predictions",
     "split_cells",
     "split_combinations",
+    "summarize",
 ]

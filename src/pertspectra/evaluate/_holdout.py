@@ -80,7 +80,8 @@ def split_cells(
     Parameters
     ----------
     labels
-        One label per cell.
+        One label per cell; for a categorical Series the labels are visited in category
+        order, otherwise in sorted order.
     fraction
         Share of each label's cells held out.
     seed
@@ -101,9 +102,12 @@ def split_cells(
         msg = f"fraction must be in (0, 1), got {fraction}"
         raise ValueError(msg)
     gen = default_rng(seed)
-    series = pd.Series(np.asarray(labels, dtype=object))
+    if isinstance(labels, pd.Series) and isinstance(labels.dtype, pd.CategoricalDtype):
+        series = labels.reset_index(drop=True)  # labels drawn in category order
+    else:
+        series = pd.Series(np.asarray(labels, dtype=object))
     is_test = np.zeros(len(series), dtype=bool)
-    for idx in series.groupby(series, sort=True).indices.values():
+    for idx in series.groupby(series, sort=True, observed=True).indices.values():
         is_test[gen.choice(idx, size=round(fraction * len(idx)), replace=False)] = True
     return is_test
 
@@ -207,7 +211,7 @@ def holdout_cells(
     raw = adata.obs[perturbation_key]
     if isinstance(raw.dtype, pd.CategoricalDtype):
         raw = raw.cat.remove_unused_categories()
-    is_test = split_cells(raw.to_numpy(dtype=object), fraction=fraction, seed=seed)
+    is_test = split_cells(raw, fraction=fraction, seed=seed)
     kw = {"perturbation_key": perturbation_key, "progress": False, **stats_kwargs}
     train = compute_group_stats(adata[~is_test], **kw)
     held = compute_group_stats(adata[is_test], **{**kw, "min_cells": 1})

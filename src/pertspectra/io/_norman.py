@@ -11,11 +11,12 @@ guides are non-targeting.
 from __future__ import annotations
 
 import gzip
+import io
 import logging
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -239,7 +240,7 @@ def _find(folder: Path, kind: str, names: tuple[str, ...], prefix: str | None) -
     return hits[0]
 
 
-def _open(path: Path) -> IO[bytes]:
+def _open(path: Path) -> io.BufferedIOBase:
     return gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")
 
 

@@ -53,9 +53,10 @@ class ModelConfig:
         if self.parametrization not in ("paper", "effects"):
             msg = f"parametrization must be 'paper' or 'effects', got {self.parametrization!r}"
             raise ValueError(msg)
-        if self.weight_decay is None:
-            default = 0.0 if self.parametrization == "effects" else 0.001
-            object.__setattr__(self, "weight_decay", default)
+        weight_decay = self.weight_decay
+        if weight_decay is None:
+            weight_decay = 0.0 if self.parametrization == "effects" else 0.001
+            object.__setattr__(self, "weight_decay", weight_decay)
         if int(self.n_factors) < 1:
             msg = f"n_factors must be >= 1, got {self.n_factors}"
             raise ValueError(msg)
@@ -67,7 +68,7 @@ class ModelConfig:
         for name, value, ok in (
             ("lam", self.lam, 0 < float(self.lam) < math.inf),
             ("delta", self.delta, 0 <= float(self.delta) < math.inf),
-            ("weight_decay", self.weight_decay, 0 <= float(self.weight_decay) < math.inf),
+            ("weight_decay", weight_decay, 0 <= float(weight_decay) < math.inf),
             ("floor", self.floor, 0 < float(self.floor) < math.inf),
         ):
             if not ok:

@@ -66,6 +66,7 @@ def _blocked(
                 q[:, :d].masked_fill_(lower[:h, :d], 1.0)
             sl = plan.bounds.get((r0, c0)) if plan is not None else None
             if sl is not None:
+                assert plan is not None  # sl was looked up in plan.bounds
                 idx = plan.flat[sl[0] : sl[1]]
                 wgt = plan.weight[sl[0] : sl[1]]
                 qe = q.view(-1).index_select(0, idx)
@@ -73,7 +74,7 @@ def _blocked(
                 edge_acc += (wgt * torch.log(qe) - wgt * wgt * torch.log(pe)).sum(
                     dtype=torch.float64
                 )
-            if with_grad:
+            if rbuf is not None:  # with_grad
                 r = rbuf[: h * w].view(h, w)
                 torch.reciprocal(q, out=r)
                 if diag:
@@ -83,12 +84,12 @@ def _blocked(
                     r.view(-1).index_put_((idx,), -(wgt * wgt / pe + wgt / qe), accumulate=True)
                 sum_r += r.sum().to(torch.float64)
             acc -= torch.log_(q).sum().to(torch.float64)
-            if with_grad:
+            if V is not None:  # with_grad
                 V[r0 : r0 + h].addmm_(r, Wt[c0 : c0 + w])
                 V[c0 : c0 + w].addmm_(r.T, Wt_i)
 
     value = 2.0 * (acc + edge_acc)
-    if not with_grad:
+    if V is None:  # not with_grad
         return value.to(dt), None, None, None
     # V holds (G / a) W^T (zero-padded) summed over ordered pairs
     Vw = V[:, :L]
@@ -107,7 +108,7 @@ class _GraphNLL(torch.autograd.Function):
     """Value and gradients in one blocked pass; backward scales the stored gradients."""
 
     @staticmethod
-    def forward(  # type: ignore[override]
+    def forward(
         ctx: Any,
         W: torch.Tensor,
         B: torch.Tensor,
@@ -123,7 +124,7 @@ class _GraphNLL(torch.autograd.Function):
 
     @staticmethod
     @once_differentiable
-    def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[Any, ...]:  # type: ignore[override]
+    def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[Any, ...]:
         dW, dB, dkappa = ctx.saved_tensors
         need = ctx.needs_input_grad
         return (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -116,7 +117,8 @@ def _gene_targets(adata: AnnData, perturbed: Iterable[str] | None) -> tuple[list
         return [], []
     types = adata.uns.get(KEYS.target_types, {})
     types = dict(types) if types is not None else {}
-    genes, other = [], []
+    genes: list[str] = []
+    other: list[str] = []
     for p in dict.fromkeys(str(x) for x in perturbed):
         kind = str(types.get(p, "gene")).lower()
         (genes if kind == "gene" else other).append(p)
@@ -225,6 +227,7 @@ def add_prior(
     lookup_names = set(var_names) | set(aliases)
 
     prov: dict[str, object]
+    known: AbstractSet[str]
     if isinstance(source, pd.DataFrame):
         edges = source
         known = set(map(str, edges["source"])) | set(map(str, edges["target"]))

@@ -261,7 +261,7 @@ def read_string_detailed(
     if ends[0] == "protein1":
         info_path = Path(info) if info is not None else _find_info(path)
         id_to_name = read_string_info(info_path)
-        names = frozenset(id_to_name.values())
+        names: set[str] = set(id_to_name.values())
     else:
         info_path = None
         names = set()

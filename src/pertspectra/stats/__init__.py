@@ -7,5 +7,12 @@ In memory, backed ``.h5ad`` (chunk by chunk), or Dask arrays (``read_dask`` for 
 from ._dask import read_dask
 from ._group import CountsError, compute_group_stats
 from ._normalize import normalize_log1p
+from ._pseudobulk import from_pseudobulk
 
-__all__ = ["CountsError", "compute_group_stats", "normalize_log1p", "read_dask"]
+__all__ = [
+    "CountsError",
+    "compute_group_stats",
+    "from_pseudobulk",
+    "normalize_log1p",
+    "read_dask",
+]

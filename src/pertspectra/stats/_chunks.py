@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 import numpy as np
 import scipy.sparse as sp
@@ -13,6 +13,11 @@ if TYPE_CHECKING:
     from anndata import AnnData
 
 logger = logging.getLogger(__name__)
+
+
+def is_sparse(x: object) -> TypeGuard[sp.spmatrix]:
+    """``sp.issparse`` as a type guard, so a checker narrows ``x`` to the sparse branch."""
+    return bool(sp.issparse(x))
 
 
 def get_matrix(adata: AnnData, layer: str | None) -> Any:
@@ -65,7 +70,7 @@ def iter_row_chunks(
 
 def chunk_values(chunk: np.ndarray | sp.spmatrix) -> np.ndarray:
     """The stored values of a chunk (non-zeros for sparse)."""
-    return chunk.data if sp.issparse(chunk) else np.asarray(chunk).ravel()
+    return chunk.data if is_sparse(chunk) else np.asarray(chunk).ravel()
 
 
 def check_values(chunk: np.ndarray | sp.spmatrix, *, start: int, what: str) -> None:
@@ -139,7 +144,7 @@ def accumulate(
         return
     rows = np.flatnonzero(keep)
     ind = sp.csr_matrix((np.ones(rows.size), (codes[rows], rows)), shape=(n_groups, chunk.shape[0]))
-    if sp.issparse(chunk):
+    if is_sparse(chunk):
         c = chunk.astype(np.float64)
         sums += (ind @ c).toarray()
         c.data **= 2

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import scipy.sparse as sp
@@ -33,6 +33,29 @@ logger = logging.getLogger(__name__)
 
 #: Partial results added per task in the tree sum.
 SPLIT_EVERY = 8
+
+
+class _StoreGroup(Protocol):
+    """What :func:`read_dask` uses of a zarr group or an h5py file."""
+
+    def __contains__(self, key: str, /) -> bool: ...
+
+    def __getitem__(self, key: str, /) -> Any: ...
+
+
+def _open_store(path: Path) -> tuple[_StoreGroup, Any]:
+    """The root group of a zarr store (directory) or ``.h5ad`` file, and the h5py file to close.
+
+    The second item is ``None`` for a zarr store (h5py ships no type information, hence ``Any``).
+    """
+    if path.is_dir():
+        import zarr
+
+        return zarr.open_group(str(path), mode="r"), None
+    import h5py
+
+    h5file = h5py.File(path, "r")
+    return h5file, h5file
 
 
 def as_chunk(block: Any) -> np.ndarray | sp.csr_matrix:
@@ -260,14 +283,7 @@ def read_dask(
     if not path.exists():
         msg = f"{path} not found"
         raise FileNotFoundError(msg)
-    if path.is_dir():
-        import zarr
-
-        root = zarr.open_group(str(path), mode="r")
-    else:
-        import h5py
-
-        root = h5py.File(path, "r")
+    root, h5file = _open_store(path)
     chunks = (max(1, int(chunk_size)), -1)
 
     def lazy(elem: Any) -> Any:
@@ -297,5 +313,5 @@ def read_dask(
             layers={n: lazy(root["layers"][n]) for n in names},
         )
     finally:
-        if not path.is_dir():
-            root.close()  # the lazy h5 arrays reopen the file by name in each task
+        if h5file is not None:
+            h5file.close()  # the lazy h5 arrays reopen the file by name in each task

@@ -191,11 +191,13 @@ def fit(
             module = PertSpectraModule(
                 len(design.columns), len(genes), config, generator=gen, dtype=tdtype
             ).to(dev)
+
+            def loss_fn(module: PertSpectraModule = module) -> torch.Tensor:
+                return pertspectra_loss(module, h, weighted_sum=s, weight=w, prior=gprior).total
+
             hist = run(
                 list(module.parameters()),
-                lambda module=module: (
-                    pertspectra_loss(module, h, weighted_sum=s, weight=w, prior=gprior).total
-                ),
+                loss_fn,
                 tconfig,
                 weight_decay=float(config.weight_decay or 0.0),
                 progress=progress,
@@ -233,10 +235,20 @@ def fit(
         "init_final_losses": init_losses,
         "prior": prior_desc,
         "n_labels": len(labels),
-        "n_cells": int(stats.obs["n_cells"].sum()),
+        "n_cells": None if stats.obs["n_cells"].isna().any() else int(stats.obs["n_cells"].sum()),
         "statistics": {k: _plain(v) for k, v in info.items()},
     }
-    model = FittedModel(**arrays, genes=genes, design=design, config=config, training=training)
+    model = FittedModel(
+        P=arrays["P"],
+        W=arrays["W"],
+        B=arrays["B"],
+        kappa=arrays["kappa"],
+        gene_scale=arrays["gene_scale"],
+        genes=genes,
+        design=design,
+        config=config,
+        training=training,
+    )
     if store and not adata.isbacked:
         store_results(adata, model, key_added=key_added)
     return model

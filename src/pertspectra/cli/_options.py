@@ -1,0 +1,121 @@
+"""Options shared by several commands, declared once so that a name means one thing everywhere."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+Control = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--control",
+        "--controls",
+        help="Control label(s), repeatable or comma-separated (API: controls=[...]); they replace "
+        "the built-in names (ctrl, control, non-targeting, NT, ...) and must match cells.",
+    ),
+]
+ExcludeLabels = Annotated[
+    list[str] | None,
+    typer.Option(help="Labels to drop, repeatable or comma-separated (e.g. none_detected)."),
+]
+Separator = Annotated[str, typer.Option(help="Separator of combined targets.")]
+Normalize = Annotated[
+    str | None, typer.Option(help="'log1p': normalize raw counts (target sum, then log1p).")
+]
+TargetSum = Annotated[float, typer.Option(help="Counts per cell after --normalize log1p.")]
+Layer = Annotated[str | None, typer.Option(help="Layer to use instead of X.")]
+MinCells = Annotated[int, typer.Option(help="Drop labels with fewer cells.")]
+Encoding = Annotated[str, typer.Option(help="'gene' (one column per gene) or 'label'.")]
+PriorKey = Annotated[
+    str | None,
+    typer.Option(help="varp key of the prior graph (default pertspectra_prior when present)."),
+]
+NoGraph = Annotated[bool, typer.Option("--no-graph", help="Drop the graph term entirely.")]
+Parametrization = Annotated[
+    str, typer.Option(help="'paper' or 'effects' (signed perturbation rows; not in the paper).")
+]
+NFactors = Annotated[
+    int, typer.Option("--n-factors", "--factors", help="Number of factors (programs) L.")
+]
+Lam = Annotated[float, typer.Option(help="Weight lambda of the reconstruction term.")]
+Rho = Annotated[float, typer.Option(help="Background non-edge rate.")]
+MaxEpochs = Annotated[int, typer.Option("--max-epochs", "--epochs", help="Maximum epochs.")]
+Stopping = Annotated[str, typer.Option(help="'relative' (default) or 'paper'.")]
+Tol = Annotated[
+    float,
+    typer.Option(
+        help="Relative improvement per --patience epochs below which the rate steps down."
+    ),
+]
+Patience = Annotated[int, typer.Option(help="Window of epochs of the relative stopping rule.")]
+NInit = Annotated[int, typer.Option(help="Initialisations; the lowest objective is kept.")]
+Threads = Annotated[
+    int | None, typer.Option(help="CPU threads for torch during the fit (default: torch's).")
+]
+Seed = Annotated[int, typer.Option(help="Random seed.")]
+Device = Annotated[str, typer.Option(help="'auto', 'cpu' or 'cuda'.")]
+Dtype = Annotated[str, typer.Option(help="'float32' or 'float64'.")]
+Progress = Annotated[bool, typer.Option(help="Show progress.")]
+Overwrite = Annotated[bool, typer.Option(help="Replace an existing output.")]
+Out = Annotated[Path, typer.Option("--out", "-o", help="Output folder.")]
+
+
+def fit_options(
+    *,
+    encoding: str,
+    prior_key: str | None,
+    no_graph: bool,
+    parametrization: str,
+    n_factors: int,
+    lam: float,
+    rho: float,
+    max_epochs: int,
+    stopping: str,
+    tol: float,
+    patience: int,
+    n_init: int,
+    threads: int | None,
+    dtype: str,
+    device: str,
+) -> dict[str, Any]:
+    """The keyword options of :func:`pertspectra.train.fit`, checked before any heavy work."""
+    import pertspectra as ps
+
+    ps.model.ModelConfig(
+        n_factors=n_factors,
+        lam=lam,
+        rho=rho,
+        graph=not no_graph,
+        parametrization=parametrization,  # type: ignore[arg-type]  # checked by ModelConfig
+    )
+    ps.train.TrainConfig(
+        max_epochs=max_epochs,
+        stopping=stopping,  # type: ignore[arg-type]  # checked by TrainConfig
+        tol=tol,
+        patience=patience,
+        n_init=n_init,
+        dtype=dtype,  # type: ignore[arg-type]  # checked by TrainConfig
+        threads=threads,
+    )
+    if encoding not in ("gene", "label"):
+        msg = f"encoding must be 'gene' or 'label', got {encoding!r}"
+        raise ValueError(msg)
+    return {
+        "encoding": encoding,
+        "prior_key": prior_key,
+        "graph": not no_graph,
+        "parametrization": parametrization,
+        "n_factors": n_factors,
+        "lam": lam,
+        "rho": rho,
+        "max_epochs": max_epochs,
+        "stopping": stopping,
+        "tol": tol,
+        "patience": patience,
+        "n_init": n_init,
+        "threads": threads,
+        "dtype": dtype,
+        "device": device,
+    }

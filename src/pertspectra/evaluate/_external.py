@@ -1,0 +1,87 @@
+"""Other models' predictions, scored exactly like ours (GEARS, CPA, a linear model, ...)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+#: Columns of a predictions file that are not genes.
+META_COLUMNS = ("label", "fold", "condition")
+
+
+def read_predictions(path: str | os.PathLike) -> pd.DataFrame:
+    """Read a predictions table: a ``label`` column, optional ``fold`` and ``condition``, genes.
+
+    What ``pertspectra predict`` writes (labels as the first, index column) is accepted as it
+    is. A row without ``fold`` (or with an empty one) serves every fold that holds its label
+    out.
+
+    Parameters
+    ----------
+    path
+        CSV (or ``.parquet``) file.
+
+    Returns
+    -------
+    DataFrame with columns ``label``, ``fold`` (float, NaN = every fold), ``condition``
+    (string, empty = none), then one float column per gene.
+    """
+    path = Path(path)
+    if not path.is_file():
+        msg = f"predictions file {path} not found"
+        raise FileNotFoundError(msg)
+    table = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    if "label" not in table.columns:
+        first = table.columns[0]
+        if str(first).startswith("Unnamed") or first == "":
+            table = table.rename(columns={first: "label"})
+        else:
+            msg = f"predictions file {path} has no 'label' column (columns: {list(table.columns[:5])})"
+            raise ValueError(msg)
+    table["label"] = table["label"].astype(str)
+    table["fold"] = pd.to_numeric(table["fold"], errors="coerce") if "fold" in table else np.nan
+    table["condition"] = table["condition"].fillna("").astype(str) if "condition" in table else ""
+    genes = [c for c in table.columns if c not in META_COLUMNS]
+    if not genes:
+        msg = f"predictions file {path} has no gene columns"
+        raise ValueError(msg)
+    values = table[genes].apply(pd.to_numeric, errors="coerce")
+    if not np.isfinite(values.to_numpy(dtype=float)).all():
+        bad = table.loc[~np.isfinite(values.to_numpy(dtype=float)).all(axis=1), "label"]
+        msg = f"predictions file {path} has missing or non-numeric values (labels {list(bad[:5])})"
+        raise ValueError(msg)
+    return pd.concat([table[list(META_COLUMNS)], values], axis=1)
+
+
+def predictions_for(
+    table: pd.DataFrame,
+    *,
+    name: str,
+    fold: int,
+    labels: Sequence[str],
+    genes: Sequence[str],
+    canonical: dict[str, str],
+) -> pd.DataFrame:
+    """The rows of ``table`` predicting ``labels`` in ``fold`` (labels x genes).
+
+    ``canonical`` maps the file's label spellings to canonical labels. Raises ``KeyError``
+    naming a held-out label without a prediction or a gene the file lacks.
+    """
+    missing_genes = [g for g in genes if g not in table.columns]
+    if missing_genes:
+        msg = f"predictions {name!r} lack gene(s) {missing_genes[:5]} ({len(missing_genes)} in all)"
+        raise KeyError(msg)
+    rows = table[(table["fold"].isna()) | (table["fold"] == fold)].copy()
+    rows["label"] = rows["label"].map(lambda x: canonical.get(x, x))
+    # a fold-specific row wins over a row serving every fold
+    rows = rows.sort_values("fold", na_position="first").drop_duplicates("label", keep="last")
+    rows = rows.set_index("label")
+    absent = [lab for lab in labels if lab not in rows.index]
+    if absent:
+        msg = f"predictions {name!r} have no row for held-out label(s) {absent[:5]} in fold {fold}"
+        raise KeyError(msg)
+    return rows.loc[list(labels), list(genes)].astype(float)

@@ -1,0 +1,161 @@
+"""From tidy per-label metrics to a summary with win rates; the scorecard and its files."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ._metrics import LOWER_IS_BETTER
+
+METRIC_COLUMNS = ["regime", "condition", "fold", "label", "method", "metric", "value"]
+SUMMARY_COLUMNS = [
+    "regime",
+    "condition",
+    "method",
+    "metric",
+    "mean",
+    "sd",
+    "median",
+    "n",
+    "versus",
+    "win_rate",
+    "wilcoxon_p",
+]
+#: Methods computed by the evaluation itself, beside the model and users' predictions.
+BASELINES = ("control", "mean", "additive", "training_mean")
+CEILING = "ceiling"
+
+
+def _wilcoxon(diff: np.ndarray) -> float:
+    from scipy import stats
+
+    diff = diff[np.isfinite(diff)]
+    nonzero = diff[diff != 0]
+    if nonzero.size < 2:
+        return float("nan")
+    # exact for small samples without ties, the normal approximation otherwise (scipy's
+    # default falls back to a permutation test with ties: seconds per call)
+    exact = nonzero.size <= 25 and np.unique(np.abs(nonzero)).size == nonzero.size
+    try:
+        return float(stats.wilcoxon(nonzero, method="exact" if exact else "approx").pvalue)
+    except ValueError:
+        return float("nan")
+
+
+def summarize(metrics: pd.DataFrame) -> pd.DataFrame:
+    """Summary of tidy metrics: distribution per method and paired wins against each baseline.
+
+    Parameters
+    ----------
+    metrics
+        Tidy table with columns ``regime, condition, fold, label, method, metric, value``.
+
+    Returns
+    -------
+    One row per (regime, condition, method, metric, versus) with ``mean``, ``sd``, ``median``,
+    ``n`` (labels x folds with a finite value) of ``method``, and against the baseline
+    ``versus`` (each of ``control``, ``mean``, ``additive``, ``training_mean``, ``ceiling``
+    present in the regime, other than ``method`` itself): ``win_rate`` (share of (fold,
+    label) pairs where ``method`` is strictly better; ties count half; lower is better for
+    mse, mae and rank_l1) and ``wilcoxon_p`` (two-sided signed-rank test of the paired
+    differences). A method without a baseline to compare gets one row with ``versus`` empty.
+    """
+    rows = []
+    keys = ["regime", "condition", "metric"]
+    for (regime, condition, metric), block in metrics.groupby(keys, sort=True, dropna=False):
+        wide = block.pivot_table(
+            index=["fold", "label"], columns="method", values="value", aggfunc="first", dropna=False
+        )
+        sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
+        refs = [m for m in (*BASELINES, CEILING) if m in wide.columns]
+        for method in wide.columns:
+            values = wide[method].to_numpy(dtype=float)
+            finite = values[np.isfinite(values)]
+            stats = {
+                "regime": regime,
+                "condition": condition,
+                "method": method,
+                "metric": metric,
+                "mean": float(np.mean(finite)) if finite.size else float("nan"),
+                "sd": float(np.std(finite, ddof=1)) if finite.size > 1 else float("nan"),
+                "median": float(np.median(finite)) if finite.size else float("nan"),
+                "n": int(finite.size),
+            }
+            versus = [r for r in refs if r != method]
+            if not versus:
+                rows.append({**stats, "versus": "", "win_rate": np.nan, "wilcoxon_p": np.nan})
+            for ref in versus:
+                other = wide[ref].to_numpy(dtype=float)
+                ok = np.isfinite(values) & np.isfinite(other)
+                diff = sign * (values[ok] - other[ok])
+                win = (
+                    (np.sum(diff > 0) + 0.5 * np.sum(diff == 0)) / diff.size
+                    if diff.size
+                    else np.nan
+                )
+                rows.append(
+                    {**stats, "versus": ref, "win_rate": float(win), "wilcoxon_p": _wilcoxon(diff)}
+                )
+    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+
+
+@dataclass
+class Scorecard:
+    """Everything an evaluation produced.
+
+    Attributes
+    ----------
+    metrics
+        Tidy per-label metrics (columns ``regime, condition, fold, label, method, metric,
+        value``).
+    summary
+        :func:`summarize` of ``metrics``.
+    split
+        The split used (columns ``fold, cell, label, role``).
+    predictions
+        ``(fold, method)`` -> predicted means of that fold's held-out labels.
+    settings
+        What produced it: protocol, folds, seeds, fit options, input, versions, seconds.
+    """
+
+    metrics: pd.DataFrame
+    summary: pd.DataFrame
+    split: pd.DataFrame
+    predictions: dict[tuple[int, str], pd.DataFrame] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def table(self, metric: str = "pearson_delta", *, regime: str | None = None) -> pd.DataFrame:
+        """Mean of ``metric`` per method (rows) and regime (columns)."""
+        block = self.metrics[self.metrics["metric"] == metric]
+        if regime is not None:
+            block = block[block["regime"] == regime]
+        return block.pivot_table(index="method", columns="regime", values="value", aggfunc="mean")
+
+    def write(self, out: str | os.PathLike, *, overwrite: bool = False) -> Path:
+        """Write the scorecard's files into the folder ``out`` (atomically).
+
+        ``metrics.csv``, ``summary.csv``, ``split.csv``, ``settings.json`` and
+        ``predictions/fold{k}_{method}.csv``.
+        """
+        from .._utils import atomic_path
+
+        out = Path(out)
+        if out.exists() and any(out.iterdir()) and not overwrite:
+            msg = f"{out} exists and is not empty; pass --overwrite (overwrite=True) to replace it"
+            raise FileExistsError(msg)
+        with atomic_path(out, directory=True) as tmp:
+            self.metrics.to_csv(tmp / "metrics.csv", index=False)
+            self.summary.to_csv(tmp / "summary.csv", index=False)
+            self.split.to_csv(tmp / "split.csv", index=False)
+            (tmp / "predictions").mkdir()
+            for (fold, method), table in self.predictions.items():
+                safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in method)
+                table.to_csv(tmp / "predictions" / f"fold{fold}_{safe}.csv")
+            (tmp / "settings.json").write_text(json.dumps(self.settings, indent=1, default=str))
+        return out
