@@ -123,3 +123,38 @@ def test_cli_evaluate_on_wessels(shared, tmp_path):
     )
     assert again.exit_code == 1
     assert "--overwrite" in again.output
+
+
+def test_cli_evaluate_cells_split_reuse_and_errors(tmp_path, toy_adata):
+    path = tmp_path / "toy.h5ad"
+    toy_adata.write_h5ad(path)
+    base = [
+        "evaluate", str(path), "--perturbation-key", "perturbation", "--factors", "3",
+        "--epochs", "20", "--folds", "2", "--no-progress", "--min-cells", "10",
+    ]  # fmt: skip
+    runner = CliRunner()
+    res = runner.invoke(app, [*base, "--protocol", "cells", "--out", str(tmp_path / "a")])
+    assert res.exit_code == 0, res.output
+    split = pd.read_csv(tmp_path / "a" / "split.csv", keep_default_na=False)
+    assert set(split["role"]) == {"train", "val", "test"}
+    assert set(pd.read_csv(tmp_path / "a" / "metrics.csv")["regime"]) == {"cells"}
+    res = runner.invoke(
+        app, [*base, "--split", str(tmp_path / "a" / "split.csv"), "--out", str(tmp_path / "b")]
+    )
+    assert res.exit_code == 0, res.output
+    a = pd.read_csv(tmp_path / "a" / "metrics.csv")
+    b = pd.read_csv(tmp_path / "b" / "metrics.csv")
+    pd.testing.assert_frame_equal(a, b)  # same split, same seed: the same scorecard
+    res = runner.invoke(app, [*base, "--predictions", "oops", "--out", str(tmp_path / "c")])
+    assert res.exit_code == 1
+    assert "NAME=FILE" in res.output
+    singles = toy_adata[~toy_adata.obs["perturbation"].astype(str).str.contains(r"\+")].copy()
+    singles.write_h5ad(tmp_path / "singles.h5ad")
+    res = runner.invoke(
+        app,
+        ["evaluate", str(tmp_path / "singles.h5ad"), "--perturbation-key", "perturbation",
+         "--protocol", "combinations", "--out", str(tmp_path / "d")],
+    )  # fmt: skip
+    assert res.exit_code == 1
+    assert "there is none" in res.output
+    assert "Traceback" not in res.output

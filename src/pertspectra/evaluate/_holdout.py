@@ -73,7 +73,7 @@ class Holdout:
 
 
 def split_cells(
-    labels: Sequence[object], *, fraction: float = 0.2, seed: SeedLike = 0
+    labels: Sequence[object] | pd.Series, *, fraction: float = 0.2, seed: SeedLike = 0
 ) -> np.ndarray:
     """Stratified cell split: ``round(fraction * n)`` random cells of each label become test cells.
 

@@ -204,6 +204,7 @@ def evaluate(
         wide.index = adata.obs_names
         adata.obsm[KEYS.split] = wide
     rows: list[pd.DataFrame] = []
+    fit_log: list[dict[str, Any]] = []
     held_preds: dict[tuple[int, str], pd.DataFrame] = {}
     per_regime: dict[str, dict[str, list[tuple[int, pd.DataFrame, pd.DataFrame]]]] = {}
     gen = default_rng(seed)
@@ -254,12 +255,20 @@ def evaluate(
             half = gen.random(int(test_mask.sum())) < 0.5
             test_ad = adata[test_mask]
             halves = tuple(_half_means(test_ad, h, perturbation_key, opts) for h in (half, ~half))
-        combos = [lab for lab in test_labels if len(parser.tokens(lab)) > 1]
-        singles = [lab for lab in test_labels if lab not in combos and lab in train.obs_names]
+        # a held-out label absent from training is predicted from its singles: combinations
+        combos = [lab for lab in test_labels if lab not in train.obs_names]
+        singles = [lab for lab in test_labels if lab in train.obs_names]
         models = {
             name: fit(train, **{"seed": seed, "progress": False, "store": False, **dict(opts_)})
             for name, opts_ in fits.items()
         }
+        for name, model in models.items():
+            t = model.training
+            fit_log.append({
+                "fold": int(fold), "method": name, "epochs": t["epochs"],
+                "stop_reason": t["stop_reason"], "final_loss": t["final_loss"],
+                "seconds": t["seconds"],
+            })  # fmt: skip
         means = train.to_df()
         control = means.loc[CONTROL_LABEL]
         pert_mean = means.drop(index=CONTROL_LABEL).mean(axis=0)
@@ -329,6 +338,7 @@ def evaluate(
         "predictions": sorted(predictions),
         "ceiling_layers": list(ceiling_layers) if ceiling_layers else None,
         "statistics": dict(stats_kwargs),
+        "fits_run": fit_log,
         "seconds": time.perf_counter() - t_start,
     }
     return Scorecard(metrics, summarize(metrics), split, held_preds, settings)
