@@ -254,6 +254,55 @@ class LabelSummary:
         return "; ".join(parts)
 
 
+def control_parser(
+    labels: Iterable[object],
+    *,
+    controls: Iterable[str] | None = None,
+    separator: str = "+",
+    column: str = "labels",
+) -> LabelParser:
+    """The :class:`LabelParser` for ``controls``, checked against the labels present.
+
+    Parameters
+    ----------
+    labels
+        The distinct raw labels present (NaN ignored).
+    controls
+        ``None``: the built-in control names (:data:`DEFAULT_CONTROLS`), no check. Names given
+        explicitly replace the built-in ones and must each match some label.
+    separator
+        Separator of combined targets.
+    column
+        What ``labels`` come from, for the error message (``"obs['target']"``).
+
+    Returns
+    -------
+    The parser.
+
+    Raises
+    ------
+    ValueError
+        When ``controls`` is empty, or names a control that matches no label.
+    """
+    explicit = controls is not None
+    names = tuple(DEFAULT_CONTROLS if controls is None else controls)
+    if explicit and not names:
+        msg = "controls is empty: name the control label(s), or pass None for the built-in names"
+        raise ValueError(msg)
+    parser = LabelParser(separator=separator, controls=names)
+    if explicit:
+        values = [v for v in labels if not pd.isna(v)]
+        missing = parser.unmatched_controls(values, names)
+        if missing:
+            shown = ", ".join(map(str, values[:8]))
+            msg = (
+                f"control label(s) {missing} match no label in {column} (labels seen: {shown}, "
+                "...); check the spelling"
+            )
+            raise ValueError(msg)
+    return parser
+
+
 def canonical_labels(
     labels: Sequence[object] | pd.Series,
     *,

@@ -187,7 +187,7 @@ def test_control_means_controls(toy_h5ad, toy_adata, tmp_path):
     res = _fit(toy_h5ad, tmp_path / "m", "--control", "nosuchlabel")
     assert res.exit_code == 1
     assert "nosuchlabel" in res.output
-    assert "match no cell" in res.output
+    assert "match no label" in res.output
     # --control X is controls=[X]: the built-in names no longer apply
     adata = toy_adata.copy()
     adata.obs["perturbation"] = adata.obs["perturbation"].cat.rename_categories({"ctrl": "NTC"})
@@ -201,7 +201,7 @@ def test_control_means_controls(toy_h5ad, toy_adata, tmp_path):
         adata, perturbation_key="perturbation", controls=["NTC"], progress=False
     )
     assert load_model(tmp_path / "n").labels == list(stats.obs_names)
-    with pytest.raises(ValueError, match="match no cell"):
+    with pytest.raises(ValueError, match="match no label"):
         ps.stats.compute_group_stats(
             adata, perturbation_key="perturbation", controls=["ctrl"], progress=False
         )

@@ -32,7 +32,7 @@ from .._keys import (
     WEIGHT,
 )
 from .._utils import progress_bar
-from ..design import DEFAULT_CONTROLS, LabelParser, canonical_labels
+from ..design import LabelParser, canonical_labels, control_parser
 from ._chunks import (
     accumulate,
     check_values,
@@ -138,25 +138,13 @@ def compute_group_stats(
         msg = f"duplicated gene names in var_names (e.g. {dup}); call adata.var_names_make_unique()"
         raise ValueError(msg)
 
-    explicit = controls is not None
-    controls = tuple(DEFAULT_CONTROLS if controls is None else controls)
-    if explicit and not controls:
-        msg = "controls is empty: name the control label(s), or pass None for the built-in names"
-        raise ValueError(msg)
-    parser = LabelParser(separator=separator, controls=controls)
     raw = adata.obs[perturbation_key]
     if isinstance(raw.dtype, pd.CategoricalDtype):
         raw = raw.cat.remove_unused_categories()
-    if explicit:
-        values = raw.cat.categories if isinstance(raw.dtype, pd.CategoricalDtype) else raw.unique()
-        missing = parser.unmatched_controls([v for v in values if not pd.isna(v)], controls)
-        if missing:
-            shown = ", ".join(map(str, list(values)[:8]))
-            msg = (
-                f"control label(s) {missing} match no cell in obs[{perturbation_key!r}] "
-                f"(labels seen: {shown}, ...); check the spelling"
-            )
-            raise ValueError(msg)
+    values = raw.cat.categories if isinstance(raw.dtype, pd.CategoricalDtype) else raw.unique()
+    parser = control_parser(
+        list(values), controls=controls, separator=separator, column=f"obs[{perturbation_key!r}]"
+    )
     labels, summary = canonical_labels(
         raw.to_numpy(dtype=object),
         parser=parser,

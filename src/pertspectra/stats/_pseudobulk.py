@@ -26,7 +26,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from .._keys import LAYER_SUM, LAYER_SUM_SQUARES, LAYER_WEIGHTED_SUM, N_CELLS, STATS_UNS, WEIGHT
-from ..design import CONTROL_LABEL, DEFAULT_CONTROLS, LabelParser, canonical_labels
+from ..design import CONTROL_LABEL, canonical_labels, control_parser
 from ._chunks import get_matrix
 
 if TYPE_CHECKING:
@@ -166,12 +166,6 @@ def from_pseudobulk(
         msg = f"duplicated gene names in var_names (e.g. {dup}); call adata.var_names_make_unique()"
         raise ValueError(msg)
 
-    explicit = controls is not None
-    controls = tuple(DEFAULT_CONTROLS if controls is None else controls)
-    if explicit and not controls:
-        msg = "controls is empty: name the control label(s), or pass None for the built-in names"
-        raise ValueError(msg)
-    parser = LabelParser(separator=separator, controls=controls)
     exclude = [str(e) for e in exclude_labels]
     raw = adata.obs[perturbation_key].astype(object).to_numpy()
     if pd.isna(raw).any():
@@ -179,15 +173,10 @@ def from_pseudobulk(
         msg = f"{n} row(s) have a missing (NaN) label in obs[{perturbation_key!r}]"
         raise ValueError(msg)
     raw = raw.astype(str)
-    if explicit:
-        missing = parser.unmatched_controls(pd.unique(raw), controls)
-        if missing:
-            shown = ", ".join(list(pd.unique(raw))[:8])
-            msg = (
-                f"control label(s) {missing} match no label in obs[{perturbation_key!r}] "
-                f"(labels seen: {shown}, ...); check the spelling"
-            )
-            raise ValueError(msg)
+    parser = control_parser(
+        list(pd.unique(raw)), controls=controls, separator=separator,
+        column=f"obs[{perturbation_key!r}]",
+    )  # fmt: skip
     canon, _ = canonical_labels(raw, parser=parser, exclude_labels=exclude, min_cells=1)
     groups = list(canon.cat.categories)
     codes = canon.cat.codes.to_numpy()
