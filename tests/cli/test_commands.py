@@ -269,3 +269,23 @@ def test_cli_imports_only_public_library_names():
                 and node.value.value.id == "ps"
             ):
                 assert not node.attr.startswith("_"), (path.name, node.attr)
+
+
+def test_fit_pseudobulk_wessels(shared, tmp_path):
+    path = shared("combinatorial/wessels2023_carpool_substrate.h5ad")
+    res = runner.invoke(
+        app,
+        ["fit", str(path), "--perturbation-key", "label", "--control", "NT_NT", "--pseudobulk",
+         "--factors", "4", "--epochs", "20", "--no-progress", "--out", str(tmp_path / "m")],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert "187 labels, cell counts unknown, 2000 genes" in res.output
+    model = load_model(tmp_path / "m")
+    assert model.training["n_cells"] is None
+    assert len(model.labels) == 187
+    res = runner.invoke(
+        app,
+        ["fit", str(path), "--perturbation-key", "label", "--pseudobulk", "--out", str(tmp_path / "x")],
+    )  # fmt: skip
+    assert res.exit_code == 1
+    assert "no control" in res.output
