@@ -208,9 +208,22 @@ def main() -> None:
         "ceiling). Changes are measured against the training control mean.",
         "",
         f"Machine: {platform.processor() or platform.machine()}, torch threads {args.threads}, "
-        f"pertspectra {ps.__version__}, Python {sys.version.split()[0]}.",
+        f"pertspectra {ps.__version__}, Python {sys.version.split()[0]}."
+        + (
+            f" Every fit is capped at {epochs} epochs (the count that stopped at the cap is given"
+            " per setting): settings that hit it are under-fitted, not converged."
+            if epochs
+            else ""
+        ),
+        "",
+        "The cells-regime ceiling splits each label's *held-out* cells (20%) in two halves, so",
+        "on screens with few cells per label it is a pessimistic ceiling (below the training",
+        "means); the pseudobulk ceiling (Wessels) uses the file's half-split means.",
+        "",
+        "WINS_PLACEHOLDER",
         "",
     ]
+    baseline_wins: list[str] = []
     for name, screen in screens.items():
         parts += [f"## {name}", "", f"Folds: {screen['folds']}; options: `{screen['kw']}`.", ""]
         for label in args.settings:
@@ -240,6 +253,23 @@ def main() -> None:
                 means = block.drop_duplicates(["method", "metric"]).pivot_table(
                     index="method", columns="metric", values="mean"
                 )
+                base = "additive" if regime == "combinations" else "training_mean"
+                lost = [
+                    f"{m} ({means.loc['pertspectra', m]:.3f} vs {means.loc[base, m]:.3f})"
+                    for m in ("pearson_delta", "pearson_delta_top20", "mse_top20")
+                    if base in means.index
+                    and (
+                        means.loc["pertspectra", m] > means.loc[base, m]
+                        if m.startswith("mse")
+                        else means.loc["pertspectra", m] < means.loc[base, m]
+                    )
+                ]
+                if lost:
+                    baseline_wins.append(
+                        f"- {name}, {label}, {regime}: `{base}` beats PertSpectra on "
+                        + ", ".join(lost)
+                        + "."
+                    )
                 means = means[[m for m in METRICS if m in means.columns]]
                 wins = block[
                     (block["method"] == "pertspectra") & (block["metric"] == "pearson_delta")
@@ -285,8 +315,10 @@ def main() -> None:
                     f"{strong['predicted'].mean():.2f}).",
                     "",
                 ]
+    header = ["## Where a baseline wins", "", *(baseline_wins or ["- nowhere"])]
+    text = "\n".join(parts).replace("WINS_PLACEHOLDER", "\n".join(header))
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text("\n".join(parts) + "\n")
+    args.out.write_text(text + "\n")
     (args.cache / "last_run.json").write_text(json.dumps({"out": str(args.out)}))
     print(f"wrote {args.out}")
 
