@@ -300,6 +300,7 @@ def main() -> None:
                 singles = t[t["kind"] == "single"].set_index("label")[
                     ["observed", "predicted", "n_cells"]
                 ]
+                singles = singles.assign(n_cells=singles["n_cells"].astype(int).astype(str))
                 combos = t[t["kind"] == "combination"]
                 strong = combos[combos["single_observed"] < -0.5]
                 kept = int((strong["predicted"] < 0).sum())
