@@ -67,7 +67,13 @@ def test_external_predictions_score_like_ours(sim, tmp_path):
         if method == "pertspectra":
             rows.append(table.assign(fold=fold).rename_axis("label").reset_index())
     path = tmp_path / "ours.csv"
-    pd.concat(rows).to_csv(path, index=False)
+    table = pd.concat(rows)
+    # other tools spell combinations their own way: B+A, A+ctrl
+    table["label"] = [
+        "+".join(reversed(lab.split("+"))) if "+" in lab else f"{lab}+ctrl"
+        for lab in table["label"]
+    ]
+    table.to_csv(path, index=False)
     external = ps.evaluate.read_predictions(path)
     again = ps.evaluate.evaluate(
         sim, perturbation_key="perturbation", split=card.split, fits=FIT, progress=False,

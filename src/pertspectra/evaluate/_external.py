@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -64,19 +64,20 @@ def predictions_for(
     fold: int,
     labels: Sequence[str],
     genes: Sequence[str],
-    canonical: dict[str, str],
+    canonical: Callable[[str], str],
 ) -> pd.DataFrame:
     """The rows of ``table`` predicting ``labels`` in ``fold`` (labels x genes).
 
-    ``canonical`` maps the file's label spellings to canonical labels. Raises ``KeyError``
-    naming a held-out label without a prediction or a gene the file lacks.
+    ``canonical`` turns the file's label spellings (``B+A``, ``A+ctrl``) into canonical
+    labels. Raises ``KeyError`` naming a held-out label without a prediction or a gene the
+    file lacks.
     """
     missing_genes = [g for g in genes if g not in table.columns]
     if missing_genes:
         msg = f"predictions {name!r} lack gene(s) {missing_genes[:5]} ({len(missing_genes)} in all)"
         raise KeyError(msg)
     rows = table[(table["fold"].isna()) | (table["fold"] == fold)].copy()
-    rows["label"] = rows["label"].map(lambda x: canonical.get(x, x))
+    rows["label"] = rows["label"].map(canonical)
     # a fold-specific row wins over a row serving every fold
     rows = rows.sort_values("fold", na_position="first").drop_duplicates("label", keep="last")
     rows = rows.set_index("label")

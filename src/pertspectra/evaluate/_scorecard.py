@@ -272,7 +272,6 @@ def evaluate(
         means = train.to_df()
         control = means.loc[CONTROL_LABEL]
         pert_mean = means.drop(index=CONTROL_LABEL).mean(axis=0)
-        canonical = {str(x): parser.canonical(x) for x in test_labels}
         for regime, group in (("combinations", combos), ("cells", singles)):
             if not group:
                 continue
@@ -287,7 +286,7 @@ def evaluate(
             for name, table in predictions.items():
                 methods[name] = predictions_for(
                     table, name=name, fold=int(fold), labels=group, genes=list(observed.columns),
-                    canonical=canonical,
+                    canonical=parser.canonical,
                 )  # fmt: skip
             additive = base["additive"] if regime == "combinations" else None
             for name, pred in methods.items():
