@@ -289,3 +289,18 @@ def test_fit_pseudobulk_wessels(shared, tmp_path):
     )  # fmt: skip
     assert res.exit_code == 1
     assert "no control" in res.output
+
+
+def test_predict_refuses_to_overwrite(toy_h5ad, tmp_path):
+    assert _fit(toy_h5ad, tmp_path / "m").exit_code == 0
+    out = tmp_path / "p.csv"
+    args = ["predict", str(tmp_path / "m"), "G1", "--out", str(out)]
+    assert runner.invoke(app, args).exit_code == 0
+    before = out.read_bytes()
+    res = runner.invoke(app, [*args[:2], "G2", "--out", str(out)])
+    assert res.exit_code == 1
+    assert "--overwrite" in res.output
+    assert out.read_bytes() == before
+    res = runner.invoke(app, [*args[:2], "G2", "--out", str(out), "--overwrite"])
+    assert res.exit_code == 0, res.output
+    assert out.read_bytes() != before

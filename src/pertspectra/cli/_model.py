@@ -20,13 +20,14 @@ def predict(
         Path,
         typer.Option("--out", "-o", help="CSV (or .parquet) to write: rows labels, columns genes."),
     ],
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing output file.")] = False,
 ) -> None:
     """Predict mean expression for labels made of seen perturbations (combinations included)."""
     import pertspectra as ps
 
     model = ps.model.load_model(model_dir)
     pred = ps.predict.predict(model, labels)
-    ps.io.write_table(pred, out)
+    ps.io.write_table(pred, out, overwrite=overwrite, inputs=(model_dir / "model.json",))
     typer.echo(f"wrote {pred.shape[0]} label(s) x {pred.shape[1]} genes to {out}")
 
 
