@@ -201,7 +201,7 @@ def main() -> None:
         + (" --quick" if args.quick else "")
         + (f" --max-epochs {args.max_epochs}" if args.max_epochs and not args.quick else "")
         + "` (do not edit by hand). Every number is the mean over held-out labels and folds of",
-        "`pertspectra evaluate`'s metrics (`docs` of `pertspectra.evaluate`); `win vs` columns",
+        "`pertspectra evaluate`'s metrics (formulas: `pertspectra.evaluate.METRICS`); the win-rate lines",
         "give the share of (fold, label) pairs where PertSpectra beats that baseline. Baselines:",
         "`control` (no change), `mean` (mean of training perturbations), `additive` (doubles),",
         "`training_mean` (same label's training mean, cells regime), `ceiling` (half-split noise",
