@@ -30,12 +30,13 @@ import numpy as np
 import pandas as pd
 
 from .._keys import KEYS, LAYER_WEIGHTED_SUM, STATS_UNS, WEIGHT
-from ..design import CONTROL_LABEL, LabelParser, canonical_labels
+from ..design import CONTROL_LABEL, LabelParser, canonical_labels, control_parser
 from ._baselines import baseline_predictions
 from ._external import predictions_for
+from ._holdout import _fit_all
 from ._metrics import prediction_metrics, rank_l1
 from ._protocols import check_split, make_split
-from ._summary import CEILING, METRIC_COLUMNS, Scorecard, summarize
+from ._summary import BASELINES, CEILING, METRIC_COLUMNS, Scorecard, summarize
 
 if TYPE_CHECKING:
     from anndata import AnnData
@@ -139,27 +140,20 @@ def evaluate(
     """
     from .._utils import default_rng, progress_bar
     from ..stats import compute_group_stats, from_pseudobulk
-    from ..train import fit
 
     t_start = time.perf_counter()
     fits = dict(fits) if fits is not None else {"pertspectra": {}}
     predictions = dict(predictions or {})
-    clash = set(fits) & set(predictions) | (set(fits) | set(predictions)) & {
-        "control", "mean", "additive", "training_mean", CEILING
-    }  # fmt: skip
+    clash = set(fits) & set(predictions) | (set(fits) | set(predictions)) & {*BASELINES, CEILING}
     if clash:
         msg = f"method name(s) {sorted(clash)} are taken; choose other names"
         raise ValueError(msg)
-    parser = LabelParser(
-        separator=stats_kwargs.get("separator", "+"),
-        controls=tuple(stats_kwargs["controls"])
-        if stats_kwargs.get("controls")
-        else LabelParser().controls,
-    )
     if pseudobulk:
         everything = from_pseudobulk(
             adata, perturbation_key=perturbation_key, n_cells_key=n_cells_key, **stats_kwargs
         )
+        info = everything.uns[STATS_UNS]
+        parser = LabelParser(separator=str(info["separator"]), controls=tuple(info["controls"]))
         labels = [str(x) for x in everything.obs_names]
         cells = None
         if ceiling_layers is None and {"half1_mean", "half2_mean"} <= set(everything.layers):
@@ -169,8 +163,15 @@ def evaluate(
         if perturbation_key not in adata.obs.columns:
             msg = f"obs column {perturbation_key!r} not found; available: {list(adata.obs.columns)}"
             raise KeyError(msg)
+        raw = adata.obs[perturbation_key].to_numpy(dtype=object)
+        parser = control_parser(
+            pd.unique(raw),
+            controls=stats_kwargs.get("controls"),
+            separator=stats_kwargs.get("separator", "+"),
+            column=f"obs[{perturbation_key!r}]",
+        )
         canon, summary = canonical_labels(
-            adata.obs[perturbation_key].to_numpy(dtype=object),
+            raw,
             parser=parser,
             exclude_labels=stats_kwargs.get("exclude_labels", ()),
             min_cells=stats_kwargs.get("min_cells", 50),
@@ -258,10 +259,7 @@ def evaluate(
         # a held-out label absent from training is predicted from its singles: combinations
         combos = [lab for lab in test_labels if lab not in train.obs_names]
         singles = [lab for lab in test_labels if lab in train.obs_names]
-        models = {
-            name: fit(train, **{"seed": seed, "progress": False, "store": False, **dict(opts_)})
-            for name, opts_ in fits.items()
-        }
+        models, _ = _fit_all(train, fits, seed, progress=False)
         for name, model in models.items():
             t = model.training
             fit_log.append({
@@ -318,13 +316,9 @@ def evaluate(
             for group_parts in groups:
                 pred = pd.concat([p for _, p, _ in group_parts])
                 obs = pd.concat([o for _, _, o in group_parts])
-                ranks = rank_l1(pred, obs)
-                fold_of = {lab: f for f, p, _ in group_parts for lab in p.index}
-                for lab, value in ranks.items():
-                    rows.append(pd.DataFrame([{
-                        "regime": regime, "condition": "", "fold": fold_of[lab], "label": lab,
-                        "method": name, "metric": "rank_l1", "value": float(value),
-                    }]))  # fmt: skip
+                ranks = rank_l1(pred, obs).rename("rank_l1").to_frame()
+                for fold, p, _ in group_parts:
+                    rows.append(_tidy(ranks.loc[p.index], regime, fold, name))
     metrics = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=METRIC_COLUMNS)
     settings = {
         "perturbation_key": perturbation_key,
