@@ -4,7 +4,8 @@ A graph-regularized triple matrix factorization (Chang et al.) fitted exactly on
 per-perturbation sufficient statistics. The stage namespaces follow the pipeline (data
 flows one way, each stage imports only from those before it)::
 
-    design -> io -> stats -> priors -> model -> train -> predict -> evaluate -> similarity
+    design -> io -> stats -> priors -> model -> train -> predict -> evaluate -> enrich
+    -> similarity
 
 plus ``datasets`` (simulated screens) and ``testing`` (helpers for tests and benchmarks).
 ``import pertspectra`` is cheap: each namespace loads on first access, so torch is imported
@@ -21,6 +22,7 @@ from ._utils import VERSION as __version__
 _SUBMODULES = (
     "datasets",
     "design",
+    "enrich",
     "evaluate",
     "io",
     "model",
@@ -43,6 +45,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from . import (  # noqa: F401
         datasets,
         design,
+        enrich,
         evaluate,
         io,
         model,

@@ -1,0 +1,130 @@
+"""``pertspectra programs``: what a fit's programs are and what each perturbation moves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from . import _options as o
+from ._common import command, input_file
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+app = typer.Typer()
+
+GeneSets = Annotated[
+    list[Path],
+    typer.Option(
+        "--gene-sets",
+        help="Gene sets: a GMT file (plain or .gz) or a Bioconductor OrgDb SQLite (GO BP); "
+        "repeatable.",
+    ),
+]
+Data = Annotated[
+    Path | None,
+    typer.Option(help="The fitted .h5ad: its prior graph (varp) feeds the diagnostics."),
+]
+PerturbationKey = Annotated[
+    str | None, typer.Option(help="obs column with perturbation labels (with --data).")
+]
+StringFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--string", help="STRING table: runs the paper's recovery test (needs GO BP gene sets)."
+    ),
+]
+
+
+def read_gene_sets(paths: list[Path]) -> dict[str, list[str]]:
+    """Gene sets from GMT files and OrgDb SQLite files, merged (later names win)."""
+    import pertspectra as ps
+
+    sets: dict[str, list[str]] = {}
+    for path in paths:
+        input_file(path, "gene-set file")
+        if path.suffix in (".sqlite", ".db"):
+            sets |= ps.priors.go_gene_sets_from_orgdb(path)
+        else:
+            sets |= ps.priors.read_gmt(path)
+    if not sets:
+        msg = "no gene sets read (pass --gene-sets FILE.gmt)"
+        raise ValueError(msg)
+    return sets
+
+
+def prior_edges(data: Path, key: str = "pertspectra_prior") -> pd.DataFrame | None:
+    """The prior graph stored in ``data`` (``varp[key]``) as an edge table, or ``None``."""
+    import anndata as ad
+    import pandas as pd
+    import scipy.sparse as sp
+
+    adata = ad.read_h5ad(input_file(data), backed="r")
+    if key not in adata.varp:
+        return None
+    coo = sp.triu(sp.csr_matrix(adata.varp[key]), k=1).tocoo()
+    names = adata.var_names.to_numpy()
+    return pd.DataFrame({"source": names[coo.row], "target": names[coo.col], "weight": coo.data})
+
+
+@command(app, "programs")
+def programs(
+    model_dir: Annotated[Path, typer.Argument(help="Model folder from `pertspectra fit`.")],
+    gene_sets: GeneSets,
+    out: o.Out,
+    method: Annotated[
+        str, typer.Option(help="'ulm' (default), 'gsea' (the paper's) or 'ora'.")
+    ] = "ulm",
+    data: Data = None,
+    perturbation_key: PerturbationKey = None,
+    string: StringFile = None,
+    min_size: Annotated[int, typer.Option(help="Smallest gene set (genes measured).")] = 10,
+    max_size: Annotated[int, typer.Option(help="Largest gene set (genes measured).")] = 300,
+    n_genes: Annotated[int, typer.Option(help="Top genes listed per program.")] = 20,
+    permutations: Annotated[int, typer.Option(help="GSEA permutations.")] = 1000,
+    seed: o.Seed = 0,
+    overwrite: o.Overwrite = False,
+) -> None:
+    """Name programs by gene sets; what each perturbation moves; the paper's recovery test."""
+    import pertspectra as ps
+
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        msg = f"{out} exists and is not empty; pass --overwrite to replace it"
+        raise FileExistsError(msg)
+    model = ps.model.load_model(model_dir)
+    sets = read_gene_sets(gene_sets)
+    prior = prior_edges(data) if data is not None else None
+    del perturbation_key  # labels come from the model; accepted for symmetry with `similarity`
+    edges = None
+    if string is not None:
+        edges = ps.priors.read_string(input_file(string, "STRING table"), min_score=0.8)
+    res = ps.enrich.interpret_programs(
+        model,
+        sets,
+        method=method,  # type: ignore[arg-type]
+        min_size=min_size,
+        max_size=max_size,
+        n_genes=n_genes,
+        prior=prior,
+        string=edges,
+        permutations=permutations,
+        seed=seed,
+    )
+    res.write(out, overwrite=overwrite)
+    d = res.diagnostics
+    named = int(d["name"].str.contains(": ").sum())
+    typer.echo(
+        f"{len(d)} programs scored against {res.settings['n_gene_sets_tested']} gene sets "
+        f"({method}); {named} named by a term at FDR <= 0.05; {int(d['single_gene'].sum())} "
+        f"single-gene program(s); median effective genes {d['effective_genes'].median():.0f}"
+    )
+    if res.recovery is not None:
+        r = res.recovery
+        flag = "" if r.informative else f" -- UNINFORMATIVE: fewer than {ps.enrich.MIN_TERMS} terms"
+        typer.echo(
+            f"recovery test: {r.fraction:.3f} of perturbations recovered (adjusted p < 0.001); "
+            f"shuffled labels {r.shuffled_fraction:.3f}; {r.n_terms} terms{flag}"
+        )
+    typer.echo(f"written to {out}")

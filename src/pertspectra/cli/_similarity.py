@@ -1,0 +1,152 @@
+"""``pertspectra similarity``: which perturbations act alike, scored against known pairs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from . import _options as o
+from ._common import command, input_file, split_list
+from ._interpret import read_gene_sets
+
+app = typer.Typer()
+
+#: chosen by measurement (docs/results.md): correlation of the predicted changes in gene space
+DEFAULT_EMBEDDING = "gene_change"
+DEFAULT_METRIC = "correlation"
+
+
+@command(app, "similarity")
+def similarity(
+    model_dir: Annotated[Path, typer.Argument(help="Model folder from `pertspectra fit`.")],
+    out: o.Out,
+    embedding: Annotated[
+        str,
+        typer.Option(
+            help="'gene_change' (default: predicted change vs control), 'program_change', "
+            "'P' (the paper's), or with --data 'data_change' / 'data_pca'."
+        ),
+    ] = DEFAULT_EMBEDDING,
+    metric: Annotated[
+        str, typer.Option(help="'correlation' (default), 'cosine' or 'euclidean'.")
+    ] = DEFAULT_METRIC,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            help="Screen .h5ad (cells, or one mean per label with --pseudobulk): "
+            "adds the raw-data baselines."
+        ),
+    ] = None,
+    perturbation_key: Annotated[
+        str | None, typer.Option(help="obs column with perturbation labels (with --data).")
+    ] = None,
+    pseudobulk: Annotated[
+        bool, typer.Option("--pseudobulk", help="--data holds one mean per label.")
+    ] = False,
+    control: o.Control = None,
+    exclude_labels: o.ExcludeLabels = None,
+    normalize: o.Normalize = None,
+    pairs: Annotated[
+        list[Path] | None,
+        typer.Option("--pairs", help="Known gene-pair file (entity1,entity2); repeatable."),
+    ] = None,
+    gene_sets: Annotated[
+        list[Path] | None,
+        typer.Option("--gene-sets", help="GO BP GMT: names each cluster by its top terms."),
+    ] = None,
+    n_clusters: Annotated[
+        int | None, typer.Option(help="Flat clusters (default: best silhouette).")
+    ] = None,
+    permutations: Annotated[int, typer.Option(help="Label shuffles of the p-values.")] = 1000,
+    seed: o.Seed = 0,
+    overwrite: o.Overwrite = False,
+) -> None:
+    """Similarity of the single perturbations, clusters, and scores against known pairs."""
+    import anndata as ad
+
+    import pertspectra as ps
+    from pertspectra.io import write_table
+
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        msg = f"{out} exists and is not empty; pass --overwrite to replace it"
+        raise FileExistsError(msg)
+    model = ps.model.load_model(model_dir)
+    stats = None
+    if data is not None:
+        if perturbation_key is None:
+            msg = "--data needs --perturbation-key"
+            raise ValueError(msg)
+        adata = ad.read_h5ad(input_file(data))
+        controls = split_list(control) or None
+        excluded = split_list(exclude_labels)
+        if pseudobulk:
+            stats = ps.stats.from_pseudobulk(
+                adata, perturbation_key=perturbation_key, controls=controls,
+                exclude_labels=excluded,
+            )  # fmt: skip
+        else:
+            if normalize == "log1p":
+                ps.stats.normalize_log1p(adata)
+            elif normalize is not None:
+                msg = f"--normalize must be 'log1p', got {normalize!r}"
+                raise ValueError(msg)
+            stats = ps.stats.compute_group_stats(
+                adata, perturbation_key=perturbation_key, controls=controls,
+                exclude_labels=excluded, progress=False,
+            )  # fmt: skip
+    kinds = [k for k in ps.similarity.EMBEDDINGS if stats is not None or not k.startswith("data")]
+    if embedding not in ps.similarity.EMBEDDINGS:
+        msg = f"--embedding must be one of {', '.join(ps.similarity.EMBEDDINGS)}; got {embedding!r}"
+        raise ValueError(msg)
+    if embedding not in kinds:
+        msg = f"--embedding {embedding} needs --data"
+        raise ValueError(msg)
+    embeddings = {
+        k: ps.similarity.embedding(model, kind=k, data=stats)  # type: ignore[arg-type]
+        for k in kinds
+    }
+    sim = ps.similarity.similarity_matrix(embeddings[embedding], metric=metric)  # type: ignore[arg-type]
+    clusters = ps.similarity.cluster(sim, n_clusters=n_clusters)
+    terms = None
+    if gene_sets:
+        terms = ps.similarity.cluster_terms(clusters, read_gene_sets(gene_sets))
+    summary = ps.similarity.cluster_summary(clusters, terms)
+    table = clusters.rename("cluster").to_frame()
+    if terms is not None:
+        table["top_terms"] = table["cluster"].map(summary["top_terms"])
+    bench = None
+    if pairs:
+        known = {
+            p.name.split(".")[0]: ps.similarity.read_gene_pairs(input_file(p, "pairs file"))
+            for p in pairs
+        }
+        bench = ps.similarity.benchmark_pairs(
+            embeddings,
+            known,
+            metric=metric,  # type: ignore[arg-type]
+            n_permutations=permutations,
+            seed=seed,
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    write_table(sim, out / "similarity.csv", overwrite=True)
+    write_table(table, out / "clusters.csv", overwrite=True)
+    if terms is not None:
+        write_table(terms, out / "cluster_terms.csv", overwrite=True)
+    if bench is not None:
+        write_table(bench.set_index("pairs_file"), out / "benchmark.csv", overwrite=True)
+    typer.echo(
+        f"{len(sim)} perturbations, embedding {embedding}, metric {metric}: "
+        f"{clusters.nunique()} clusters"
+    )
+    if bench is not None:
+        ap = bench[bench["score"] == "average_precision"]
+        view = ap.pivot_table(index="pairs_file", columns="embedding", values="value")
+        prevalence = ap.groupby("pairs_file")["prevalence"].first()
+        n_pos = ap.groupby("pairs_file")["n_positive"].first()
+        view.insert(0, "n_positive", n_pos)
+        view.insert(1, "prevalence", prevalence)
+        typer.echo("average precision over unordered pairs of perturbations:")
+        typer.echo(view.round(3).to_string())
+    typer.echo(f"written to {out}")
