@@ -30,6 +30,7 @@ STAGES = [
     ("evaluate",),
     ("enrich",),
     ("similarity",),
+    ("get",),
     ("pl",),
     ("report",),
     ("cli",),

@@ -17,7 +17,7 @@ gene scaling and renormalized over genes (:func:`program_loadings`).
 from __future__ import annotations
 
 from ._gsea import prerank_unweighted, running_sum_es
-from ._interpret import Programs, interpret_programs
+from ._interpret import Programs, interpret_programs, store_programs
 from ._loadings import (
     log_ratio_scores,
     program_activity,
@@ -60,6 +60,7 @@ __all__ = [
     "running_sum_es",
     "score_programs",
     "single_labels",
+    "store_programs",
     "top_genes",
     "ulm",
 ]

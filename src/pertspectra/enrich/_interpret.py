@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -17,6 +17,9 @@ from ..model import FittedModel
 from ._perturbations import perturbation_programs, program_diagnostics
 from ._programs import Method, best_terms, program_names, score_programs, top_genes
 from ._recovery import Recovery, recovery_test
+
+if TYPE_CHECKING:
+    from anndata import AnnData
 
 #: files written by :meth:`Programs.write`
 FILES = {
@@ -194,3 +197,42 @@ def interpret_programs(
         recovery=recovery,
         settings=settings,
     )
+
+
+def h5ad_safe(table: pd.DataFrame) -> pd.DataFrame:
+    """A copy whose text columns hold only strings (missing text as ``""``), as h5ad needs."""
+    out = table.copy()
+    for col in out.columns:
+        if out[col].dtype == object:
+            out[col] = out[col].map(lambda v: "" if v is None or v != v else str(v))
+    return out
+
+
+def store_programs(adata: AnnData, programs: Programs, *, key_added: str = "pertspectra") -> None:
+    """Store a :class:`Programs` in ``adata.uns[f"{key_added}_programs"]`` (h5ad-safe).
+
+    Parameters
+    ----------
+    adata
+        Any AnnData (usually the one the fit was stored on).
+    programs
+        :func:`interpret_programs` output.
+    key_added
+        Prefix of the slot; read back with :mod:`pertspectra.get`.
+
+    Returns
+    -------
+    ``None``. The slot holds DataFrames ``genes``, ``terms``, ``perturbations``,
+    ``diagnostics`` (``program`` a column), ``recovery`` (when run) and ``settings`` (JSON
+    text).
+    """
+    block: dict[str, Any] = {
+        "genes": h5ad_safe(programs.genes),
+        "terms": h5ad_safe(programs.terms),
+        "perturbations": h5ad_safe(programs.perturbations),
+        "diagnostics": h5ad_safe(programs.diagnostics.reset_index()),
+        "settings": json.dumps(programs.settings, default=str),
+    }
+    if programs.recovery is not None:
+        block["recovery"] = h5ad_safe(programs.recovery.table)
+    adata.uns[f"{key_added}_programs"] = block

@@ -42,7 +42,7 @@ def _versions() -> dict[str, str]:
     try:
         import torch
 
-        out["torch"] = torch.__version__
+        out["torch"] = str(torch.__version__)
     except ImportError:  # pragma: no cover
         pass
     return out

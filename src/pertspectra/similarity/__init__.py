@@ -11,6 +11,7 @@
   known pairs among some labels;
 - :func:`cluster`, :func:`similarity_linkage`: hierarchical clusters of perturbations;
   :func:`cluster_terms`, :func:`cluster_summary`: what each cluster's genes share;
+- :func:`store_similarity`: results on an AnnData (read by :mod:`pertspectra.get`);
 - :func:`read_corum`: CORUM complexes as gene sets of subunit symbols;
 - :func:`read_gene_pairs`: benchmark gene-pair files (CORUM, HuMAP, StringDB, Reactome,
   SIGNOR pairs), unordered and de-duplicated;
@@ -24,6 +25,7 @@ from ._cluster import cluster, cluster_summary, cluster_terms, similarity_linkag
 from ._distance import METRICS, distance_matrix, similarity_matrix
 from ._embed import EMBEDDINGS, data_embedding, embedding
 from ._pairs import canonical_pairs, pairs_from_gene_sets, read_corum, read_gene_pairs
+from ._store import store_similarity
 
 __all__ = [
     "EMBEDDINGS",
@@ -44,4 +46,5 @@ __all__ = [
     "score_pairs_authors",
     "similarity_linkage",
     "similarity_matrix",
+    "store_similarity",
 ]

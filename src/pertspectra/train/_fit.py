@@ -365,7 +365,7 @@ def store_results(adata: AnnData, model: FittedModel, *, key_added: str = "perts
         "params": {k: ("learned" if v is None else v) for k, v in model.config.to_dict().items()}
         | {"encoding": model.design.encoding},
         "training": {k: ("" if v is None else v) for k, v in summary.items()},
-        "versions": dict(model.versions),
+        "versions": {k: str(v) for k, v in model.versions.items()},
         "P": pd.DataFrame(
             model.P,
             index=pd.Index(model.design.columns, name="design_column"),
