@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import time
 
 import numpy as np
 import pandas as pd
@@ -204,14 +203,6 @@ def test_planted_groups_score_high_and_shuffled_near_prevalence():
     assert null["prevalence"] == res["prevalence"]
     assert abs(null["average_precision"] - null["prevalence"]) < 0.08
     assert null["p_value"] > 0.01
-
-
-def test_permutations_are_fast():
-    emb, truth, _ = _planted(n_per_group=33)
-    s = sim.similarity_matrix(emb)
-    start = time.perf_counter()
-    sim.score_pairs(s, truth, n_permutations=1000)
-    assert time.perf_counter() - start < 10  # ~0.5 s on one core; loose for busy machines
 
 
 def test_benchmark_pairs_table():
