@@ -167,3 +167,13 @@ def test_add_prior_from_generic_edge_list_file(tmp_path):
     assert pp.add_prior(a, path, min_score=0.5).n_edges == 1
     with pytest.raises(ValueError, match="STRING files only"):
         pp.add_prior(a, path, channels="experiments")
+
+
+def test_perturbed_genes_leave_named_controls_out():
+    obs = pd.DataFrame({"label": ["NT_NT", "A", "A+B", "NT_NT"]}, index=[f"c{i}" for i in range(4)])
+    adata = ad.AnnData(np.zeros((4, 2)), obs=obs)
+    # NT_NT is not a built-in control name: by default it reads as a target
+    assert pp.perturbed_genes(adata, "label") == ["NT_NT", "A", "B"]
+    assert pp.perturbed_genes(adata, "label", controls=["NT_NT"]) == ["A", "B"]
+    with pytest.raises(ValueError, match="NT"):
+        pp.perturbed_genes(adata, "label", controls=["NT"])

@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from ._common import command, input_file
+from . import _options as o
+from ._common import command, input_file, split_list
 
 app = typer.Typer()
 
@@ -53,6 +54,7 @@ def prior(
         ),
     ] = None,
     separator: Annotated[str, typer.Option(help="Separator of combined targets.")] = "+",
+    control: o.Control = None,
     info: Annotated[
         Path | None,
         typer.Option(
@@ -85,6 +87,7 @@ def prior(
         gene_info=gene_info,
         perturbation_key=perturbation_key,
         separator=separator,
+        controls=split_list(control) or None,
     )
     typer.echo(report.summary())
     ps.io.write_h5ad(adata, out, overwrite=overwrite, inputs=(data,))

@@ -140,6 +140,7 @@ def add_prior(
     perturbed: Iterable[str] | None = None,
     perturbation_key: str | None = None,
     separator: str = "+",
+    controls: Iterable[str] | None = None,
     key_added: str | None = None,
 ) -> PriorReport:
     """Build the prior graph for ``adata`` and store it.
@@ -173,6 +174,8 @@ def add_prior(
         ``perturbed``). CLI: ``pertspectra prior --perturbation-key``.
     separator
         Separator of combined targets in those labels.
+    controls
+        Control labels among them (default the built-in names, see :func:`perturbed_genes`).
     key_added
         Key of ``adata.varp`` (the matrix) and ``adata.uns`` (provenance and report);
         default ``"pertspectra_prior"``.
@@ -190,7 +193,7 @@ def add_prior(
     if perturbation_key is not None:
         perturbed = [
             *(perturbed or ()),
-            *perturbed_genes(adata, perturbation_key, separator=separator),
+            *perturbed_genes(adata, perturbation_key, separator=separator, controls=controls),
         ]
     var_names = [str(v) for v in adata.var_names]
     gene_targets, other_targets = _gene_targets(adata, perturbed)
@@ -292,7 +295,13 @@ def add_prior(
     return report
 
 
-def perturbed_genes(adata: AnnData, perturbation_key: str, *, separator: str = "+") -> list[str]:
+def perturbed_genes(
+    adata: AnnData,
+    perturbation_key: str,
+    *,
+    separator: str = "+",
+    controls: Iterable[str] | None = None,
+) -> list[str]:
     """The perturbation targets named in ``adata.obs[perturbation_key]`` (controls left out).
 
     Parameters
@@ -303,20 +312,25 @@ def perturbed_genes(adata: AnnData, perturbation_key: str, *, separator: str = "
         ``obs`` column of perturbation labels (``"A"``, ``"A+B"``, controls).
     separator
         Separator of combined targets.
+    controls
+        Control labels (e.g. ``["NT_NT"]``); ``None``: the built-in control names. Explicit
+        names replace them and must match a label, as in :func:`pertspectra.fit`.
 
     Returns
     -------
     Target names in order of first appearance among the used labels.
     """
-    from ..design import LabelParser
+    from ..design import control_parser
 
     if perturbation_key not in adata.obs.columns:
         msg = f"perturbation_key {perturbation_key!r} is not an obs column (columns: {list(adata.obs.columns)[:10]})"
         raise KeyError(msg)
-    parser = LabelParser(separator=separator)
     labels = adata.obs[perturbation_key]
     values = labels.cat.categories if hasattr(labels, "cat") else labels.dropna().unique()
     used = set(labels.dropna().astype(str))
+    parser = control_parser(
+        sorted(used), controls=controls, separator=separator, column=f"obs[{perturbation_key!r}]"
+    )
     tokens: dict[str, None] = {}
     for label in values:
         if str(label) in used:
