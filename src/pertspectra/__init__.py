@@ -5,7 +5,7 @@ per-perturbation sufficient statistics. The stage namespaces follow the pipeline
 flows one way, each stage imports only from those before it)::
 
     design -> io -> stats -> priors -> model -> train -> predict -> evaluate -> enrich
-    -> similarity
+    -> similarity -> get -> pl -> report
 
 plus ``datasets`` (simulated screens) and ``testing`` (helpers for tests and benchmarks).
 ``import pertspectra`` is cheap: each namespace loads on first access, so torch is imported
@@ -27,8 +27,10 @@ _SUBMODULES = (
     "get",
     "io",
     "model",
+    "pl",
     "predict",
     "priors",
+    "report",
     "similarity",
     "stats",
     "testing",
@@ -51,8 +53,10 @@ if TYPE_CHECKING:  # pragma: no cover
         get,
         io,
         model,
+        pl,
         predict,
         priors,
+        report,
         similarity,
         stats,
         testing,

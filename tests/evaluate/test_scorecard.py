@@ -164,3 +164,36 @@ def test_cli_evaluate_cells_split_reuse_and_errors(tmp_path, toy_adata):
     assert res.exit_code == 1
     assert "there is none" in res.output
     assert "Traceback" not in res.output
+
+
+def test_scorecard_written_and_read_back_with_observed_changes(sim, tmp_path):
+    card = ps.evaluate.evaluate(
+        sim, perturbation_key="perturbation", folds=2, fits=FIT, progress=False, min_cells=10
+    )
+    card.write(tmp_path / "card")
+    back = ps.evaluate.Scorecard.read(tmp_path / "card")
+    pd.testing.assert_frame_equal(back.metrics, card.metrics, check_dtype=False)
+    assert set(back.predictions) == set(card.predictions)
+    assert set(back.observed) == {0, 1}
+    pred, obs = back.changes("pertspectra")
+    assert pred.index.names == ["fold", "label"]
+    fold, label = obs.index[0]
+    control = card.predictions[(fold, "control")].loc[label]
+    np.testing.assert_allclose(
+        obs.loc[(fold, label)].to_numpy(), (card.observed[fold].loc[label] - control).to_numpy()
+    )
+    np.testing.assert_allclose(
+        pred.loc[(fold, label)].to_numpy(),
+        (card.predictions[(fold, "pertspectra")].loc[label] - control).to_numpy(),
+        rtol=1e-6,
+    )
+    # the stored pearson_delta is the correlation of exactly these changes
+    stored = back.metrics.query(
+        "fold == @fold and label == @label and method == 'pertspectra' and metric == 'pearson_delta'"
+    )["value"].iloc[0]
+    r = np.corrcoef(pred.loc[(fold, label)], obs.loc[(fold, label)])[0, 1]
+    assert r == pytest.approx(stored, rel=1e-5)
+    with pytest.raises(KeyError, match="no held-out predictions"):
+        back.changes("nosuchmethod")
+    with pytest.raises(FileNotFoundError, match="no scorecard"):
+        ps.evaluate.Scorecard.read(tmp_path)

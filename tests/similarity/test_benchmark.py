@@ -255,3 +255,24 @@ def test_corum_pairs_among_labels(shared):
         pd.DataFrame(np.random.default_rng(0).normal(size=(len(labels), 5)), index=labels)
     )
     assert sim.score_pairs(s, pairs, n_permutations=0)["n_positive"] == brute
+
+
+def test_precision_recall_curves_match_average_precision():
+    emb, truth, _ = _planted(n_per_group=8)
+    noise = pd.DataFrame(np.random.default_rng(4).normal(size=emb.shape), index=emb.index)
+    curves = sim.precision_recall_curves(
+        {"planted": emb, "noise": noise}, {"groups": truth}, max_points=50
+    )
+    assert list(curves.columns) == [
+        "pairs_file", "embedding", "recall", "precision", "average_precision", "prevalence"
+    ]  # fmt: skip
+    for name, e in (("planted", emb), ("noise", noise)):
+        block = curves[curves["embedding"] == name]
+        assert len(block) <= 52
+        want = sim.score_pairs(sim.similarity_matrix(e), truth, n_permutations=0)
+        assert block["average_precision"].iloc[0] == pytest.approx(want["average_precision"])
+        assert block["prevalence"].iloc[0] == pytest.approx(want["prevalence"])
+        assert block["recall"].max() == 1.0
+        assert block["recall"].min() == 0.0
+    planted = curves[curves["embedding"] == "planted"]
+    assert planted["precision"].mean() > curves[curves["embedding"] == "noise"]["precision"].mean()

@@ -168,3 +168,17 @@ def test_recovery_on_simulated_screen():
     control_mse = ((observed - ctrl) ** 2).mean(axis=1)
     assert (ours["mse"] < control_mse).all()
     assert ours["pearson_delta"].mean() > 0.9
+
+
+def test_loss_parts_recorded_per_epoch(toy_stats):
+    model = ps.train.fit(toy_stats, n_factors=4, max_epochs=40, lam=0.5, progress=False, seed=0)
+    t = model.training
+    assert len(t["recon_history"]) == len(t["graph_history"]) == len(t["loss_history"]) == 40
+    np.testing.assert_allclose(
+        np.asarray(t["loss_history"]),
+        0.5 * np.asarray(t["recon_history"]) + np.asarray(t["graph_history"]),
+        rtol=1e-5,
+    )
+    assert np.asarray(t["graph_history"]).std() > 0  # the graph part changes as W moves
+    assert sum(v for v in t["cells_per_label"].values()) == t["n_cells"]
+    assert set(t["cells_per_label"]) == set(model.labels)

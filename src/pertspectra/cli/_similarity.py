@@ -48,6 +48,7 @@ def similarity(
     control: o.Control = None,
     exclude_labels: o.ExcludeLabels = None,
     normalize: o.Normalize = None,
+    min_cells: o.MinCells = 50,
     pairs: Annotated[
         list[Path] | None,
         typer.Option("--pairs", help="Known gene-pair file (entity1,entity2); repeatable."),
@@ -76,7 +77,7 @@ def similarity(
     import anndata as ad
 
     import pertspectra as ps
-    from pertspectra.io import write_table
+    from pertspectra.io import write_json, write_table
 
     if out.exists() and any(out.iterdir()) and not overwrite:
         msg = f"{out} exists and is not empty; pass --overwrite to replace it"
@@ -103,7 +104,7 @@ def similarity(
                 raise ValueError(msg)
             stats = ps.stats.compute_group_stats(
                 adata, perturbation_key=perturbation_key, controls=controls,
-                exclude_labels=excluded, progress=False,
+                exclude_labels=excluded, min_cells=min_cells, progress=False,
             )  # fmt: skip
     kinds = [k for k in ps.similarity.EMBEDDINGS if stats is not None or not k.startswith("data")]
     if embedding not in ps.similarity.EMBEDDINGS:
@@ -125,7 +126,7 @@ def similarity(
     table = clusters.rename("cluster").to_frame()
     if terms is not None:
         table["top_terms"] = table["cluster"].map(summary["top_terms"])
-    bench = None
+    bench = curves = None
     if pairs:
         known = {
             p.name.split(".")[0]: ps.similarity.read_gene_pairs(input_file(p, "pairs file"))
@@ -137,6 +138,11 @@ def similarity(
             metric=metric,  # type: ignore[arg-type]
             n_permutations=permutations,
             seed=seed,
+        )
+        curves = ps.similarity.precision_recall_curves(
+            embeddings,
+            known,
+            metric=metric,  # type: ignore[arg-type]
         )
         if authors_scoring:
             import pandas as pd
@@ -162,6 +168,15 @@ def similarity(
         write_table(terms, out / "cluster_terms.csv", overwrite=True)
     if bench is not None:
         write_table(bench.set_index("pairs_file"), out / "benchmark.csv", overwrite=True)
+    if curves is not None:
+        write_table(curves.set_index("pairs_file"), out / "pr_curves.csv", overwrite=True)
+    settings = {
+        "model": str(model_dir), "embedding": embedding, "metric": metric,
+        "embeddings_scored": kinds, "data": None if data is None else str(data),
+        "pairs": [str(p) for p in pairs or []], "gene_sets": [str(g) for g in gene_sets or []],
+        "n_clusters": int(clusters.nunique()), "permutations": permutations, "seed": seed,
+    }  # fmt: skip
+    write_json(settings, out / "settings.json")
     typer.echo(
         f"{len(sim)} perturbations, embedding {embedding}, metric {metric}: "
         f"{clusters.nunique()} clusters"

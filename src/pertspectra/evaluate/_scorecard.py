@@ -207,6 +207,7 @@ def evaluate(
     rows: list[pd.DataFrame] = []
     fit_log: list[dict[str, Any]] = []
     held_preds: dict[tuple[int, str], pd.DataFrame] = {}
+    held_obs: dict[int, pd.DataFrame] = {}
     per_regime: dict[str, dict[str, list[tuple[int, pd.DataFrame, pd.DataFrame]]]] = {}
     gen = default_rng(seed)
     fold_ids = sorted(split["fold"].unique())
@@ -267,6 +268,7 @@ def evaluate(
                 "stop_reason": t["stop_reason"], "final_loss": t["final_loss"],
                 "seconds": t["seconds"],
             })  # fmt: skip
+        held_obs[int(fold)] = observed_all.loc[combos + singles]
         means = train.to_df()
         control = means.loc[CONTROL_LABEL]
         pert_mean = means.drop(index=CONTROL_LABEL).mean(axis=0)
@@ -334,4 +336,4 @@ def evaluate(
         "fits_run": fit_log,
         "seconds": time.perf_counter() - t_start,
     }
-    return Scorecard(metrics, summarize(metrics), split, held_preds, settings)
+    return Scorecard(metrics, summarize(metrics), split, held_preds, held_obs, settings)

@@ -120,6 +120,10 @@ class Scorecard:
         The split used (columns ``fold, cell, label, role``).
     predictions
         ``(fold, method)`` -> predicted means of that fold's held-out labels.
+    observed
+        ``fold`` -> observed means of that fold's held-out labels (what the predictions are
+        scored against); changes are taken against the ``control`` method's prediction (the
+        training control mean).
     settings
         What produced it: protocol, folds, seeds, fit options, input, versions, seconds.
     """
@@ -128,6 +132,7 @@ class Scorecard:
     summary: pd.DataFrame
     split: pd.DataFrame
     predictions: dict[tuple[int, str], pd.DataFrame] = field(default_factory=dict)
+    observed: dict[int, pd.DataFrame] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
 
     def table(self, metric: str = "pearson_delta", *, regime: str | None = None) -> pd.DataFrame:
@@ -140,8 +145,9 @@ class Scorecard:
     def write(self, out: str | os.PathLike, *, overwrite: bool = False) -> Path:
         """Write the scorecard's files into the folder ``out`` (atomically).
 
-        ``metrics.csv``, ``summary.csv``, ``split.csv``, ``settings.json`` and
-        ``predictions/fold{k}_{method}.csv``.
+        ``metrics.csv``, ``summary.csv``, ``split.csv``, ``settings.json``,
+        ``predictions/fold{k}_{method}.csv`` and ``observed/fold{k}.csv``; read back with
+        :meth:`read`.
         """
         from .._utils import atomic_path
 
@@ -155,7 +161,100 @@ class Scorecard:
             self.split.to_csv(tmp / "split.csv", index=False)
             (tmp / "predictions").mkdir()
             for (fold, method), table in self.predictions.items():
-                safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in method)
-                table.to_csv(tmp / "predictions" / f"fold{fold}_{safe}.csv")
+                table.to_csv(tmp / "predictions" / f"fold{fold}_{_safe(method)}.csv")
+            (tmp / "observed").mkdir()
+            for fold, table in self.observed.items():
+                table.to_csv(tmp / "observed" / f"fold{fold}.csv")
+            index = [
+                {"fold": fold, "method": method, "file": f"fold{fold}_{_safe(method)}.csv"}
+                for fold, method in self.predictions
+            ]
+            pd.DataFrame(index, columns=["fold", "method", "file"]).to_csv(
+                tmp / "predictions" / "index.csv", index=False
+            )
             (tmp / "settings.json").write_text(json.dumps(self.settings, indent=1, default=str))
         return out
+
+    @classmethod
+    def read(cls, path: str | os.PathLike) -> Scorecard:
+        """Read a scorecard folder written by :meth:`write` (or ``pertspectra evaluate``).
+
+        Raises
+        ------
+        FileNotFoundError
+            When ``path`` holds no ``metrics.csv``.
+        """
+        path = Path(path)
+        if not (path / "metrics.csv").is_file():
+            msg = f"{path} holds no scorecard (metrics.csv not found)"
+            raise FileNotFoundError(msg)
+        metrics = pd.read_csv(path / "metrics.csv", dtype={"label": str, "condition": str})
+        metrics["condition"] = metrics["condition"].fillna("")
+        summary = (
+            pd.read_csv(path / "summary.csv", dtype={"condition": str, "versus": str})
+            if (path / "summary.csv").is_file()
+            else summarize(metrics)
+        )
+        for col in ("condition", "versus"):
+            summary[col] = summary[col].fillna("")
+        split = (
+            pd.read_csv(path / "split.csv", dtype={"cell": str, "label": str})
+            if (path / "split.csv").is_file()
+            else pd.DataFrame(columns=["fold", "cell", "label", "role"])
+        )
+        predictions: dict[tuple[int, str], pd.DataFrame] = {}
+        index = path / "predictions" / "index.csv"
+        if index.is_file():
+            for row in pd.read_csv(index, dtype={"method": str}).itertuples():
+                predictions[(int(row.fold), str(row.method))] = _read_means(
+                    path / "predictions" / str(row.file)
+                )
+        observed = {
+            int(file.stem.removeprefix("fold")): _read_means(file)
+            for file in sorted((path / "observed").glob("fold*.csv"))
+        }
+        settings_file = path / "settings.json"
+        settings = json.loads(settings_file.read_text()) if settings_file.is_file() else {}
+        return cls(metrics, summary, split, predictions, observed, settings)
+
+    def changes(self, method: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Predicted and observed changes of the held-out labels against the training control.
+
+        Returns ``(predicted, observed)``: (fold, label) rows x genes, each minus that fold's
+        training control mean (the ``control`` method's prediction). Average over the
+        ``"label"`` index level for one row per label.
+
+        Raises
+        ------
+        KeyError
+            When the scorecard holds no predictions of ``method`` with observed means.
+        """
+        preds, obs, keys = [], [], []
+        for fold, observed in sorted(self.observed.items()):
+            if (fold, method) not in self.predictions or (fold, "control") not in self.predictions:
+                continue
+            pred = self.predictions[(fold, method)]
+            control = self.predictions[(fold, "control")]
+            labels = [lab for lab in observed.index if lab in pred.index and lab in control.index]
+            genes = list(observed.columns)
+            base = control.loc[labels, genes].to_numpy()
+            preds.append(pred.loc[labels, genes] - base)
+            obs.append(observed.loc[labels, genes] - base)
+            keys += [(int(fold), str(lab)) for lab in labels]
+        if not preds:
+            msg = f"no held-out predictions of {method!r} with observed means in this scorecard"
+            raise KeyError(msg)
+        pred_all, obs_all = pd.concat(preds), pd.concat(obs)
+        pred_all.index = obs_all.index = pd.MultiIndex.from_tuples(keys, names=["fold", "label"])
+        return pred_all, obs_all
+
+
+def _safe(method: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in method)
+
+
+def _read_means(path: Path) -> pd.DataFrame:
+    table = pd.read_csv(path, index_col=0)
+    table.index = table.index.astype(str)
+    table.columns = table.columns.astype(str)
+    return table

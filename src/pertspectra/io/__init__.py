@@ -9,7 +9,7 @@ to :func:`pertspectra.design.canonical_labels`). Inputs are only read.
 
 - :func:`read_norman2019`: the GEO files of Norman et al. 2019 (10x v2 + ``cell_identities``);
 - :func:`read_screen`: .h5ad files in the scPerturb, GEARS, CPA, Replogle or sceptre conventions;
-- :func:`write_h5ad`, :func:`write_table`: outputs written to a temporary file, then renamed.
+- :func:`write_h5ad`, :func:`write_table`, :func:`write_json`: outputs written to a temporary file, then renamed.
 
 Non-gene targets (enhancers) are renamed ``<name>_<type>`` (``GATA1_enhancer``), see
 :func:`target_token`.
@@ -21,7 +21,7 @@ from ._common import IO_UNS, MISSING_LABEL, PERTURBATION_KEY, make_names_unique
 from ._conventions import Convention, detect_convention, read_screen
 from ._norman import read_norman2019
 from ._targets import is_locus_name, normalise_target_type, target_token
-from ._write import write_h5ad, write_table
+from ._write import write_h5ad, write_json, write_table
 
 __all__ = [
     "IO_UNS",
@@ -36,5 +36,6 @@ __all__ = [
     "read_screen",
     "target_token",
     "write_h5ad",
+    "write_json",
     "write_table",
 ]

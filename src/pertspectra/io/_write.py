@@ -86,3 +86,32 @@ def write_h5ad(
     with atomic_path(path) as tmp:
         adata.write_h5ad(tmp)
     return path
+
+
+def write_json(
+    obj: object, path: str | os.PathLike, *, overwrite: bool = True, indent: int = 1
+) -> Path:
+    """Write ``obj`` as JSON to a temporary file, then rename (non-JSON values as strings).
+
+    Parameters
+    ----------
+    obj
+        A JSON-serialisable object (anything else is written as its ``str``).
+    path
+        Output file.
+    overwrite
+        Replace an existing file.
+    indent
+        JSON indentation.
+
+    Returns
+    -------
+    The path written.
+    """
+    import json
+
+    path = Path(path)
+    _check_target(path, overwrite=overwrite, inputs=())
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=indent, default=str))
+    return path

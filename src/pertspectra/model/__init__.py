@@ -10,7 +10,7 @@ import importlib
 from typing import Any
 
 from ._config import ModelConfig
-from ._fitted import FittedModel, load_model
+from ._fitted import FittedModel, load_model, versions
 
 _LAZY = {
     "PertSpectraModule": "._module",
@@ -22,7 +22,7 @@ _LAZY = {
     "GraphPrior": "._graph",
 }
 
-__all__ = ["FittedModel", "ModelConfig", "load_model", *_LAZY]
+__all__ = ["FittedModel", "ModelConfig", "load_model", "versions", *_LAZY]
 
 
 def __getattr__(name: str) -> Any:

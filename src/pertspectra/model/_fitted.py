@@ -255,6 +255,11 @@ def _json_default(o: object) -> object:
     raise TypeError(msg)
 
 
+def versions() -> dict[str, str]:
+    """Versions of pertspectra, numpy, Python and torch (what every output records)."""
+    return _versions()
+
+
 def load_model(path: str | os.PathLike) -> FittedModel:
     """Load a model folder (see :meth:`FittedModel.load`)."""
     return FittedModel.load(path)

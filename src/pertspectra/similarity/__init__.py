@@ -7,7 +7,8 @@
   similarity of the rows (:data:`METRICS`);
 - :func:`score_pairs`, :func:`benchmark_pairs`: average precision, best F1 and EFAAR tail
   recall against known gene pairs, with a label-permutation p-value;
-  :func:`score_pairs_authors`: the PertSpectra authors' score; :func:`positive_pairs`: the
+  :func:`score_pairs_authors`: the PertSpectra authors' score;
+  :func:`precision_recall_curves`: the curves behind the average precision; :func:`positive_pairs`: the
   known pairs among some labels;
 - :func:`cluster`, :func:`similarity_linkage`: hierarchical clusters of perturbations;
   :func:`cluster_terms`, :func:`cluster_summary`: what each cluster's genes share;
@@ -20,8 +21,14 @@
 
 from __future__ import annotations
 
-from ._benchmark import benchmark_pairs, positive_pairs, score_pairs, score_pairs_authors
+from ._benchmark import (
+    benchmark_pairs,
+    positive_pairs,
+    score_pairs,
+    score_pairs_authors,
+)
 from ._cluster import cluster, cluster_summary, cluster_terms, similarity_linkage
+from ._curves import precision_recall_curves
 from ._distance import METRICS, distance_matrix, similarity_matrix
 from ._embed import EMBEDDINGS, data_embedding, embedding
 from ._pairs import canonical_pairs, pairs_from_gene_sets, read_corum, read_gene_pairs
@@ -40,6 +47,7 @@ __all__ = [
     "embedding",
     "pairs_from_gene_sets",
     "positive_pairs",
+    "precision_recall_curves",
     "read_corum",
     "read_gene_pairs",
     "score_pairs",

@@ -8,6 +8,7 @@ from dataclasses import fields, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 
 from .._keys import KEYS, LAYER_WEIGHTED_SUM, STATS_UNS, WEIGHT
@@ -23,6 +24,9 @@ if TYPE_CHECKING:
     from .._types import DeviceLike, Encoding, SeedLike
 
 logger = logging.getLogger(__name__)
+
+#: ``training`` entries too long for ``adata.uns`` (per-epoch or per-label); kept in the model.
+HISTORY_KEYS = ("loss_history", "recon_history", "graph_history", "statistics", "cells_per_label")
 
 
 def is_group_stats(adata: AnnData) -> bool:
@@ -122,7 +126,7 @@ def fit(
     import torch
 
     from ..model._graph import GraphPrior
-    from ..model._loss import pertspectra_loss
+    from ..model._loss import LossTerms, pertspectra_loss
     from ..model._module import PertSpectraModule
     from ..stats import compute_group_stats
     from ._loop import run
@@ -192,8 +196,8 @@ def fit(
                 len(design.columns), len(genes), config, generator=gen, dtype=tdtype
             ).to(dev)
 
-            def loss_fn(module: PertSpectraModule = module) -> torch.Tensor:
-                return pertspectra_loss(module, h, weighted_sum=s, weight=w, prior=gprior).total
+            def loss_fn(module: PertSpectraModule = module) -> LossTerms:
+                return pertspectra_loss(module, h, weighted_sum=s, weight=w, prior=gprior)
 
             hist = run(
                 list(module.parameters()),
@@ -225,6 +229,8 @@ def fit(
         "final_recon": float(terms.recon),
         "final_graph": float(terms.graph),
         "loss_history": hist.loss,
+        "recon_history": hist.recon,
+        "graph_history": hist.graph,
         "lr_steps": hist.lr_steps,
         "stop_reason": hist.stop_reason,
         "seconds": hist.seconds,
@@ -236,6 +242,10 @@ def fit(
         "prior": prior_desc,
         "n_labels": len(labels),
         "n_cells": None if stats.obs["n_cells"].isna().any() else int(stats.obs["n_cells"].sum()),
+        "cells_per_label": {
+            str(lab): (None if pd.isna(n) else int(n))
+            for lab, n in zip(labels, stats.obs["n_cells"], strict=True)
+        },
         "statistics": {k: _plain(v) for k, v in info.items()},
     }
     model = FittedModel(
@@ -360,7 +370,7 @@ def store_results(adata: AnnData, model: FittedModel, *, key_added: str = "perts
     labels = [str(x) for x in adata.obs_names]
     if labels and all(lab in known for lab in labels):
         adata.obsm[keys.perturbation_loadings] = model.design.matrix(labels) @ model.P
-    summary = {k: v for k, v in model.training.items() if k not in ("loss_history", "statistics")}
+    summary = {k: v for k, v in model.training.items() if k not in HISTORY_KEYS}
     adata.uns[keys.uns] = {
         "params": {k: ("learned" if v is None else v) for k, v in model.config.to_dict().items()}
         | {"encoding": model.design.encoding},

@@ -22,7 +22,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -37,9 +37,16 @@ PAPER_COUNTS_PER_STEP = 10
 
 @dataclass
 class History:
-    """What happened during training."""
+    """What happened during training.
+
+    ``loss`` is the objective per epoch; ``recon`` and ``graph`` its two parts (the Poisson
+    reconstruction before the weight ``lam``, and the graph term), when ``loss_fn`` returns
+    them; ``lr_steps`` the epochs after which the learning rate stepped down.
+    """
 
     loss: list[float] = field(default_factory=list)
+    recon: list[float] = field(default_factory=list)
+    graph: list[float] = field(default_factory=list)
     lr_steps: list[int] = field(default_factory=list)
     stop_reason: str = ""
     seconds: float = 0.0
@@ -78,7 +85,7 @@ class _Paper:
 
 def run(
     params: Sequence[torch.nn.Parameter],
-    loss_fn: Callable[[], torch.Tensor],
+    loss_fn: Callable[[], Any],
     config: TrainConfig,
     *,
     weight_decay: float = 0.001,
@@ -91,7 +98,9 @@ def run(
     params
         Parameters to optimise.
     loss_fn
-        Computes the full-batch objective (a 0-dim tensor) from the current parameters.
+        Computes the full-batch objective from the current parameters: a 0-dim tensor, or an
+        object with ``total``, ``recon`` and ``graph`` 0-dim tensors
+        (:class:`~pertspectra.model._loss.LossTerms`), whose parts are then recorded too.
     config
         Optimisation settings; ``config.learning_rates`` must be set (see
         :meth:`TrainConfig.resolved`).
@@ -119,7 +128,8 @@ def run(
     try:
         for _ in range(config.max_epochs):
             opt.zero_grad(set_to_none=True)
-            loss = loss_fn()
+            out = loss_fn()
+            loss = out.total if hasattr(out, "total") else out
             loss.backward()
             value = float(loss.detach())
             if not math.isfinite(value):
@@ -131,6 +141,9 @@ def run(
                 raise FloatingPointError(msg)
             opt.step()
             hist.loss.append(value)
+            if loss is not out:
+                hist.recon.append(float(out.recon.detach()))
+                hist.graph.append(float(out.graph.detach()))
             bar.update(1)
             if hist.epochs % 20 == 0:
                 bar.set_postfix(loss=f"{value:.6g}", lr=rates[stage])

@@ -1,0 +1,80 @@
+"""Prior coverage: how much of the measured and perturbed genes the prior graph reaches."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ._common import new_axes
+from ._style import METHOD_COLORS, REFERENCE_COLOR
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+
+def prior_coverage(
+    report: Mapping[str, Any], *, degrees: np.ndarray | None = None, ax: Axes | None = None
+) -> Axes:
+    """Horizontal bars of genes and perturbed genes with and without prior edges.
+
+    Parameters
+    ----------
+    report
+        :meth:`pertspectra.priors.PriorReport.to_dict` (or the ``uns`` provenance of a prior):
+        ``n_genes``, ``n_genes_with_edges``, ``n_edges``, ``n_perturbed``,
+        ``perturbed_without_edges``, ``perturbed_not_measured``.
+    degrees
+        Edges per gene; drawn as a histogram in an inset.
+    ax
+        Axes to draw on; a new figure when ``None``.
+
+    Returns
+    -------
+    The Axes drawn on: one bar per count (genes with / without edges; perturbed genes with
+    edges, measured without edges, not measured).
+    """
+    need = ("n_genes", "n_genes_with_edges", "n_edges")
+    missing = [k for k in need if k not in report]
+    if missing:
+        msg = f"report lacks {missing} (a PriorReport.to_dict())"
+        raise ValueError(msg)
+    n_genes, with_edges = int(report["n_genes"]), int(report["n_genes_with_edges"])
+    no_edge = len(list(report.get("perturbed_without_edges", []) or []))
+    absent = len(list(report.get("perturbed_not_measured", []) or []))
+    n_pert = int(report.get("n_perturbed", 0) or 0)
+    bars = [
+        ("genes with an edge", with_edges, METHOD_COLORS["model"]),
+        ("genes without an edge", n_genes - with_edges, REFERENCE_COLOR),
+    ]
+    if n_pert or absent:
+        bars += [
+            ("perturbed, with an edge", max(n_pert - no_edge - absent, 0), METHOD_COLORS["model"]),
+            ("perturbed, measured, no edge", no_edge, METHOD_COLORS["ceiling"]),
+            ("perturbed, not measured", absent, REFERENCE_COLOR),
+        ]
+    ax = new_axes(ax, (7.0, 3.8))
+    y = np.arange(len(bars))[::-1]
+    ax.barh(y, [b[1] for b in bars], color=[b[2] for b in bars])
+    ax.set_yticks(y, [b[0] for b in bars], fontsize="small")
+    for yi, (_, count, _) in zip(y, bars, strict=True):
+        ax.annotate(
+            str(count),
+            (count, yi),
+            xytext=(3, 0),
+            textcoords="offset points",
+            va="center",
+            fontsize="small",
+        )
+    ax.set_xlabel("genes")
+    ax.set_title(
+        f"Prior graph: {int(report['n_edges'])} edges on {n_genes} genes", fontsize="medium"
+    )
+    if degrees is not None and np.size(degrees):
+        inset = ax.inset_axes((0.62, 0.12, 0.35, 0.45))
+        d = np.asarray(degrees, dtype=float)
+        inset.hist(d[d > 0] if (d > 0).any() else d, bins=20, color=METHOD_COLORS["model"])
+        inset.set_title("edges per gene (>0)", fontsize="x-small")
+        inset.tick_params(labelsize="x-small")
+    return ax
