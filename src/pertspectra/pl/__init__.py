@@ -19,7 +19,8 @@ stored results:
 """
 
 from ._effects import perturbation_programs
-from ._interaction import interaction, interaction_summary
+from ._interaction import interaction
+from ._interaction_summary import interaction_summary
 from ._loss import loss
 from ._pr import precision_recall
 from ._predicted import predicted_vs_observed

@@ -99,9 +99,7 @@ def heatmap(
     )
     if len(columns) <= max_ticks:
         ha = "center" if xrotation in (0, 90) else "right"
-        ax.set_xticks(
-            np.arange(len(columns)), columns, rotation=xrotation, ha=ha, fontsize="small"
-        )
+        ax.set_xticks(np.arange(len(columns)), columns, rotation=xrotation, ha=ha, fontsize="small")
     else:
         ax.set_xticks([])
     if len(rows) <= max_ticks:
@@ -155,3 +153,36 @@ def win_rate_table(summary: pd.DataFrame, *, method: str, regime: str) -> pd.Dat
     rates = (pooled["_wv"] / pooled["_w"]).unstack("versus")
     rates.index = rates.index.astype(str)
     return rates.reindex(index=list(dict.fromkeys(block["metric"].astype(str))))
+
+
+def annotate_points(
+    ax: Axes,
+    x: np.ndarray,
+    y: np.ndarray,
+    texts: list[str],
+    order: Iterable[int],
+    *,
+    max_n: int,
+    min_distance: float = 12.0,
+) -> None:
+    """Label up to ``max_n`` points, taken in ``order``, so that labels do not pile up.
+
+    A point closer than ``min_distance`` display points to one already labelled is skipped.
+    """
+    placed: list[np.ndarray] = []
+    scale = ax.figure.dpi / 72.0
+    for i in order:
+        if len(placed) >= max_n:
+            break
+        where = ax.transData.transform((x[i], y[i])) / scale
+        if any(np.hypot(*(where - p)) < min_distance for p in placed):
+            continue
+        placed.append(where)
+        ax.annotate(
+            texts[i],
+            (x[i], y[i]),
+            xytext=(3, 3),
+            textcoords="offset points",
+            fontsize="x-small",
+            color="#333333",
+        )

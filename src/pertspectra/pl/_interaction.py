@@ -1,4 +1,9 @@
-"""Combinations: observed, additive and predicted change of one double; model vs additive."""
+r"""One combination gene by gene: observed, additive expectation and predicted change.
+
+For a double perturbation :math:`A+B` and gene :math:`g`, the additive expectation of the change
+is :math:`(a_g - c_g) + (b_g - c_g)` (:math:`c` the control mean); the genes where the observed
+change departs from it show the interaction a model has to capture.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +12,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from pertspectra.evaluate._metrics import LOWER_IS_BETTER
-
-from ._common import check_frame, identity_line, new_axes
-from ._style import METHOD_COLORS, PROFILE_COLORS
+from ._common import new_axes
+from ._style import PROFILE_COLORS
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -46,6 +49,9 @@ def interaction(
     -------
     The Axes drawn on, with three bars per gene (in that order).
     """
+    if n_genes < 1:
+        msg = f"n_genes must be at least 1, got {n_genes}"
+        raise ValueError(msg)
     series = {"observed": observed, "additive": additive, "predicted": predicted}
     genes = [g for g in observed.index if all(g in s.index for s in (additive, predicted, control))]
     if not genes:
@@ -58,77 +64,15 @@ def interaction(
     width = 0.27
     for i, (name, values) in enumerate(changes.items()):
         ax.bar(
-            x + (i - 1) * width, values[top].to_numpy(), width, label=name,
+            x + (i - 1) * width,
+            values[top].to_numpy(),
+            width,
+            label=name,
             color=PROFILE_COLORS[name],
-        )  # fmt: skip
+        )
     ax.axhline(0, color="#666666", lw=0.8)
     ax.set_xticks(x, list(top), rotation=90, fontsize="small")
     ax.set_ylabel("change vs control")
     ax.set_title(label or "combination", fontsize="medium")
     ax.legend(fontsize="small", frameon=False)
-    return ax
-
-
-def interaction_summary(
-    metrics: pd.DataFrame,
-    *,
-    metric: str = "pearson_delta",
-    method: str = "pertspectra",
-    baseline: str = "additive",
-    max_labels: int = 10,
-    ax: Axes | None = None,
-) -> Axes:
-    """One point per held-out combination: the baseline's score (x) against the model's (y).
-
-    Parameters
-    ----------
-    metrics
-        Tidy scorecard metrics (``regime, fold, label, method, metric, value``); only the
-        ``combinations`` regime is read.
-    metric
-        Metric compared.
-    method, baseline
-        The model and the baseline.
-    max_labels
-        Points furthest from the diagonal annotated with their label.
-    ax
-        Axes to draw on; a new figure when ``None``.
-
-    Returns
-    -------
-    The Axes drawn on; the title gives the share of combinations on which ``method`` is better
-    (above the line, or below for a metric where lower is better).
-    """
-    metrics = check_frame(
-        metrics, ("regime", "fold", "label", "method", "metric", "value"), "metrics"
-    )
-    block = metrics[(metrics["regime"] == "combinations") & (metrics["metric"] == metric)]
-    wide = block.pivot_table(
-        index=["fold", "label"], columns="method", values="value", aggfunc="first"
-    )
-    for name in (method, baseline):
-        if name not in wide.columns:
-            msg = f"no {metric} of {name!r} in the combinations regime"
-            raise ValueError(msg)
-    wide = wide[[baseline, method]].dropna()
-    if wide.empty:
-        msg = f"no combination scored by both {method!r} and {baseline!r}"
-        raise ValueError(msg)
-    x, y = wide[baseline].to_numpy(dtype=float), wide[method].to_numpy(dtype=float)
-    lower = metric in LOWER_IS_BETTER or metric.startswith(("mse", "mae"))
-    better = float(np.mean(y < x if lower else y > x))
-    ax = new_axes(ax, (5.5, 5.0))
-    ax.scatter(x, y, s=18, color=METHOD_COLORS["model"], alpha=0.75, lw=0, zorder=3)
-    identity_line(ax, x, y)
-    for i in np.argsort(-np.abs(y - x), kind="stable")[:max_labels]:
-        ax.annotate(
-            str(wide.index[i][1]), (x[i], y[i]), fontsize="x-small", xytext=(3, 3),
-            textcoords="offset points",
-        )  # fmt: skip
-    ax.set_xlabel(f"{baseline}: {metric}")
-    ax.set_ylabel(f"{method}: {metric}")
-    ax.set_title(
-        f"{method} better on {better:.0%} of {len(x)} combinations ({'lower' if lower else 'higher'} is better)",
-        fontsize="medium",
-    )
     return ax

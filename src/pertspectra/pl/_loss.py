@@ -77,7 +77,7 @@ def loss(training: Mapping[str, Any] | Any, *, log: bool = True, ax: Axes | None
             msg = f"{key} has {values.size} epochs but loss_history has {total.size}"
             raise ValueError(msg)
         series.append((values, label, color, style))
-    ax = new_axes(ax, (6.5, 4.0))
+    ax = new_axes(ax, (7.5, 4.0))
     epochs = np.arange(1, total.size + 1)
     for values, label, color, style in series:
         ax.plot(epochs, values, ls=style, color=color, lw=1.5, label=label)
@@ -109,6 +109,6 @@ def loss(training: Mapping[str, Any] | Any, *, log: bool = True, ax: Axes | None
     if rates:
         title += f", initial lr {rates[0]:g}"
     ax.set_title(title + (f"\nstopped: {reason}" if reason else ""), fontsize="medium")
-    ax.legend(fontsize="small", frameon=False, loc="upper right")
+    ax.legend(fontsize="small", frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.grid(alpha=0.3, which="major")
     return ax

@@ -43,15 +43,25 @@ def precision_recall(curves: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
         if "average_precision" in block:
             label += f" (AP {float(block['average_precision'].iloc[0]):.3f})"
         ax.plot(
-            block["recall"].to_numpy(dtype=float), block["precision"].to_numpy(dtype=float),
-            color=colors[str(fname)], ls=styles[embeddings.index(str(ename)) % len(styles)],
-            lw=1.4, label=label,
-        )  # fmt: skip
+            block["recall"].to_numpy(dtype=float),
+            block["precision"].to_numpy(dtype=float),
+            color=colors[str(fname)],
+            ls=styles[embeddings.index(str(ename)) % len(styles)],
+            lw=1.4,
+            label=label,
+        )
     if "prevalence" in curves:
         for fname, block in curves.groupby("pairs_file", sort=False):
             prevalence = float(block["prevalence"].iloc[0])
             if np.isfinite(prevalence):
-                ax.axhline(prevalence, color=colors[str(fname)], ls=(0, (2, 3)), lw=1)
+                ax.axhline(
+                    prevalence,
+                    color=colors[str(fname)],
+                    ls="--",
+                    lw=0.9,
+                    alpha=0.8,
+                    label=f"chance, {fname} ({prevalence:.3f})",
+                )
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1.02)
     ax.set_xlabel("recall (known pairs found)")

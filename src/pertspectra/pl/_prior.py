@@ -41,6 +41,15 @@ def prior_coverage(
         msg = f"report lacks {missing} (a PriorReport.to_dict())"
         raise ValueError(msg)
     n_genes, with_edges = int(report["n_genes"]), int(report["n_genes_with_edges"])
+    if not 0 <= with_edges <= n_genes:
+        msg = f"n_genes_with_edges ({with_edges}) must lie between 0 and n_genes ({n_genes})"
+        raise ValueError(msg)
+    bad_degrees = degrees is not None and (
+        np.size(degrees) == 0 or bool(np.any(np.asarray(degrees, dtype=float) < 0))
+    )
+    if bad_degrees:
+        msg = "degrees must be a non-empty array of edge counts (>= 0) per gene"
+        raise ValueError(msg)
     no_edge = len(list(report.get("perturbed_without_edges", []) or []))
     absent = len(list(report.get("perturbed_not_measured", []) or []))
     n_pert = int(report.get("n_perturbed", 0) or 0)
@@ -54,7 +63,7 @@ def prior_coverage(
             ("perturbed, measured, no edge", no_edge, METHOD_COLORS["ceiling"]),
             ("perturbed, not measured", absent, REFERENCE_COLOR),
         ]
-    ax = new_axes(ax, (7.0, 3.8))
+    ax = new_axes(ax, (10.0 if degrees is not None else 7.0, 3.8))
     y = np.arange(len(bars))[::-1]
     ax.barh(y, [b[1] for b in bars], color=[b[2] for b in bars])
     ax.set_yticks(y, [b[0] for b in bars], fontsize="small")
@@ -71,10 +80,16 @@ def prior_coverage(
     ax.set_title(
         f"Prior graph: {int(report['n_edges'])} edges on {n_genes} genes", fontsize="medium"
     )
-    if degrees is not None and np.size(degrees):
-        inset = ax.inset_axes((0.62, 0.12, 0.35, 0.45))
+    positive = [b[1] for b in bars if b[1] > 0]
+    if positive and max(positive) > 30 * min(positive):
+        ax.set_xscale("log")  # perturbed genes are few next to all genes
+        ax.set_xlim(0.8, 3 * max(positive))
+        ax.set_xlabel("genes (log scale)")
+    if degrees is not None:
+        inset = ax.inset_axes((1.08, 0.1, 0.4, 0.8))
         d = np.asarray(degrees, dtype=float)
-        inset.hist(d[d > 0] if (d > 0).any() else d, bins=20, color=METHOD_COLORS["model"])
-        inset.set_title("edges per gene (>0)", fontsize="x-small")
+        inset.hist(d[d > 0] if (d > 0).any() else d, bins=30, color=METHOD_COLORS["model"])
+        inset.set_title("edges per gene (genes with >= 1)", fontsize="small")
+        inset.set_ylabel("genes", fontsize="small")
         inset.tick_params(labelsize="x-small")
     return ax

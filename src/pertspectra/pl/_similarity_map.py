@@ -1,4 +1,9 @@
-"""Clustered similarity of perturbations, with a strip marking clusters and their terms."""
+"""Clustered similarity of perturbations, with a strip marking clusters and their terms.
+
+The order is the leaf order of average-linkage (UPGMA) clustering of :math:`d = 1 - s` (made
+symmetric, clipped at 0); with given clusters, the clusters come in the order of their first
+member in that tree and each is ordered by its own tree.
+"""
 
 from __future__ import annotations
 
@@ -28,7 +33,8 @@ def similarity(
     Parameters
     ----------
     sim
-        Square labels x labels similarity (e.g. correlation in [-1, 1]).
+        Square labels x labels similarity (e.g. correlation in [-1, 1]). Rows and columns are
+        ordered by average-linkage clustering of the distance ``1 - sim``.
     clusters
         Label -> cluster; rows are then grouped by cluster (clustered within each) and a
         coloured strip left of the map marks them.
@@ -41,8 +47,10 @@ def similarity(
 
     Returns
     -------
-    The Axes drawn on (the map is ``sim`` reordered; the cluster strip is an image on an
-    inset axes to the left).
+    The Axes drawn on: the first image is ``sim`` reordered (rows and columns alike), with a
+    colorbar; with ``clusters``, a second image left of it is the cluster strip (cluster
+    ``i`` of the legend drawn as code ``i``) and the legend lists each cluster's size and
+    terms (the first 20 clusters).
     """
     if not isinstance(sim, pd.DataFrame) or sim.empty or sim.shape[0] != sim.shape[1]:
         msg = "sim must be a non-empty square labels x labels DataFrame"
@@ -72,41 +80,65 @@ def similarity(
         idx = _order(dist)
     ordered = values[np.ix_(idx, idx)]
     names = [labels[i] for i in idx]
-    ax = new_axes(ax, (8.5, 7.5))
-    heatmap(
-        ax, ordered, rows=names, columns=names, cmap=DIVERGING, vmin=-1, vmax=1,
-        colorbar="similarity", max_ticks=max_ticks,
-    )  # fmt: skip
-    ax.set_title(f"Similarity of {len(labels)} perturbations", fontsize="medium")
-    if clusters is not None:
-        ids = list(pd.unique(clusters.reindex(names)))
-        colors = category_colors(len(ids))
-        code = np.array([ids.index(clusters[lab]) for lab in names])
-        strip = ax.inset_axes((-0.04, 0.0, 0.025, 1.0))
-        from matplotlib.colors import ListedColormap
+    n = len(names)
+    side = min(max(6.0, 3.0 + 0.17 * n), 14.0)
+    ax = new_axes(ax, (side + (3.5 if clusters is not None else 1.0), side))
+    image = heatmap(
+        ax,
+        ordered,
+        rows=names,
+        columns=names,
+        cmap=DIVERGING,
+        vmin=-1,
+        vmax=1,
+        max_ticks=max_ticks,
+    )
+    if n > 30:
+        ax.tick_params(labelsize="x-small")
+    ax.set_title(f"Similarity of {n} perturbations", fontsize="medium")
+    if clusters is None:
+        bar = ax.figure.colorbar(image, ax=ax, shrink=0.6, pad=0.02)
+        bar.set_label("similarity")
+        return ax
+    from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch
 
-        strip.imshow(
-            code[:, None], aspect="auto", cmap=ListedColormap(colors), vmin=-0.5,
-            vmax=len(ids) - 0.5, interpolation="nearest",
-        )  # fmt: skip
-        strip.set_axis_off()
-        if len(names) <= max_ticks:
-            ax.tick_params(axis="y", pad=14)
-        from matplotlib.patches import Patch
-
-        text = {} if terms is None else {str(k): str(v) for k, v in dict(terms).items()}
-        handles = [
-            Patch(
-                color=colors[i],
-                label=f"{cid}: "
-                + truncate(text.get(str(cid), f"{int((code == i).sum())} labels"), 45),
-            )
-            for i, cid in enumerate(ids[:12])
-        ]
-        ax.legend(
-            handles=handles, fontsize="x-small", frameon=False, loc="upper left",
-            bbox_to_anchor=(1.18, 1.0), title="clusters",
-        )  # fmt: skip
+    ids = list(pd.unique(clusters.reindex(names)))
+    colors = category_colors(len(ids))
+    code = np.array([ids.index(clusters[lab]) for lab in names])
+    # the strip: one cell per label, left of the map, in data coordinates
+    width = max(0.8, 0.03 * n)
+    right = -0.5 - 0.3 * width
+    ax.imshow(
+        code[:, None],
+        aspect="auto",
+        cmap=ListedColormap(colors),
+        vmin=-0.5,
+        vmax=len(ids) - 0.5,
+        interpolation="nearest",
+        extent=(right - width, right, n - 0.5, -0.5),
+    )
+    ax.set_xlim(right - width, n - 0.5)
+    ax.set_ylim(n - 0.5, -0.5)
+    bar = ax.figure.colorbar(image, ax=ax, location="bottom", shrink=0.4, pad=0.02, aspect=30)
+    bar.set_label("similarity")
+    text = {} if terms is None else {str(k): str(v) for k, v in dict(terms).items()}
+    handles = [
+        Patch(
+            color=colors[i],
+            label=f"{cid} ({int((code == i).sum())}): " + truncate(text.get(str(cid), ""), 45),
+        )
+        for i, cid in enumerate(ids[:20])
+    ]
+    ax.legend(
+        handles=handles,
+        fontsize="x-small",
+        frameon=False,
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1.0),
+        title="cluster (size): top terms",
+        title_fontsize="small",
+    )
     return ax
 
 
