@@ -24,6 +24,7 @@ import argparse
 import logging
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -37,10 +38,16 @@ STRING = "knowledge/string_v12_human_physical_functional.tsv.gz"
 GO_BP = "knowledge/go_bp_human_2022-07.gmt.gz"
 
 
-def simulated_inputs(folder: Path, *, seed: int) -> dict[str, Path]:
-    """Write a simulated screen (raw counts), its true programs (GMT) and known pairs."""
+def simulated_inputs(
+    folder: Path, *, seed: int, min_correlation: float = 0.5, **simulate: Any
+) -> dict[str, Path]:
+    """Write a simulated screen (raw counts), its true programs (GMT) and known pairs.
+
+    Known pairs are the singles whose true program effects correlate above
+    ``min_correlation``; ``simulate`` goes to :func:`pertspectra.datasets.simulate_screen`.
+    """
     folder.mkdir(parents=True, exist_ok=True)
-    adata = ps.datasets.simulate_screen(seed=seed)
+    adata = ps.datasets.simulate_screen(seed=seed, **simulate)
     adata.X = adata.layers.pop("counts")
     data = folder / "simulated_screen.h5ad"
     ps.io.write_h5ad(adata, data, overwrite=True)
@@ -59,7 +66,7 @@ def simulated_inputs(folder: Path, *, seed: int) -> dict[str, Path]:
         (a, b)
         for i, a in enumerate(singles)
         for b in singles[i + 1 :]
-        if np.corrcoef(effects.loc[a], effects.loc[b])[0, 1] > 0.5
+        if np.corrcoef(effects.loc[a], effects.loc[b])[0, 1] > min_correlation
     ]
     pairs = folder / "simulated_pairs.csv"
     pd.DataFrame(rows, columns=["entity1", "entity2"]).to_csv(pairs, index=False)

@@ -9,46 +9,23 @@ import re
 from html.parser import HTMLParser
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
 import pertspectra as ps
 from pertspectra.cli import app
+from pertspectra.demo import simulated_inputs
 
 runner = CliRunner()
 
 
 def _inputs(folder: Path) -> dict[str, Path]:
     """A small simulated screen (raw counts), its true programs as GMT, pairs sharing effects."""
-    adata = ps.datasets.simulate_screen(
-        n_genes=120, n_programs=6, n_single=8, n_double=12, cells_per_label=60,
-        n_control_cells=240, seed=3,
+    files = simulated_inputs(
+        folder, seed=3, min_correlation=0.2, n_genes=120, n_programs=6, n_single=8,
+        n_double=12, cells_per_label=60, n_control_cells=240,
     )  # fmt: skip
-    adata.X = adata.layers.pop("counts")
-    data = folder / "screen.h5ad"
-    adata.write_h5ad(data)
-    programs = np.asarray(adata.uns["simulation"]["programs"])
-    genes = np.asarray(adata.var_names)
-    gmt = folder / "programs.gmt"
-    gmt.write_text(
-        "".join(
-            f"PROGRAM_{k}\tsimulated\t" + "\t".join(genes[programs[k] > 0]) + "\n"
-            for k in range(programs.shape[0])
-        )
-    )
-    effects = adata.uns["simulation"]["effects"]
-    singles = [s for s in effects.index if "+" not in s and s != "ctrl"]
-    rows = [
-        (a, b)
-        for i, a in enumerate(singles)
-        for b in singles[i + 1 :]
-        if np.corrcoef(effects.loc[a], effects.loc[b])[0, 1] > 0.2
-    ]
-    pairs = folder / "pairs.csv"
-    pd.DataFrame(rows, columns=["entity1", "entity2"]).to_csv(pairs, index=False)
-    return {"data": data, "gmt": gmt, "pairs": pairs}
+    return {"data": files["data"], "gmt": files["gmt"], "pairs": files["pairs"]}
 
 
 def _args(files: dict[str, Path], out: Path, *extra: str) -> list[str]:
