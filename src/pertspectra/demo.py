@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> None:
         run([
             str(data / PAPALEXI), "--out", str(folder), "--perturbation-key", "target",
             "--normalize", "log1p", "--min-cells", "30", *knowledge, *pairs,
-            "--n-factors", "30", "--max-epochs", "2000", "--folds", "2", *common,
+            "--max-epochs", "2000", "--folds", "2", *common,
         ])  # fmt: skip
         done.append(("papalexi", folder, time.perf_counter() - t))
         if (data / WESSELS).is_file():
@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> None:
                 str(data / WESSELS), "--out", str(folder), "--perturbation-key", "label",
                 "--pseudobulk", "--control", "NT_NT", "--ceiling-layers",
                 "half1_mean,half2_mean", *knowledge, *pairs, "--n-factors", "50",
-                "--max-epochs", "1500", "--folds", "2", *common,
+                "--max-epochs", "2000", "--folds", "2", *common,
             ])  # fmt: skip
             done.append(("wessels", folder, time.perf_counter() - t))
 

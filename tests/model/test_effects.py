@@ -37,7 +37,7 @@ def test_effects_fit_predicts_additively_and_roundtrips(toy_stats, tmp_path):
         progress=False,
     )
     assert model.config.parametrization == "effects"
-    assert model.training["learning_rates"] == [0.05, 0.01, 0.001]
+    assert model.training["learning_rates"] == [0.1, 0.0001]  # the effects cosine
     h_row = model.design.row("G0+G1")
     raw = (h_row @ model.P) @ model.W
     want = (model.gene_scale + model.config.delta) * np.maximum(raw, model.config.floor)

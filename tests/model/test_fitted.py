@@ -21,7 +21,10 @@ def test_save_load_roundtrip_identical_predictions(toy_model, tmp_path):
     )
     assert loaded.genes == toy_model.genes
     np.testing.assert_allclose(loaded.W.sum(axis=0), 1.0, rtol=1e-6)
-    assert (loaded.P > 0).all()
+    assert (loaded.P[-1] > 0).all()  # basal positive
+    np.testing.assert_array_equal(loaded.P[-2], 0.0)  # effects: the ctrl row is zero
+    np.testing.assert_array_equal(loaded.on_target, toy_model.on_target)
+    assert loaded.config == toy_model.config
     np.testing.assert_allclose(loaded.B, loaded.B.T)
 
 

@@ -34,9 +34,21 @@ def _random_screen(rng: np.random.Generator, n_genes: int = 23):
     return adata, cell_labels, scores
 
 
-def _per_cell_loss(module, x, cell_rows, eta, adjacency, lam, rho, delta):
-    """Written from the paper's formula: per cell, then dense graph over ordered pairs."""
-    P = torch.exp(module.p_free)
+def _per_cell_loss(module, x, cell_rows, eta, adjacency, lam, rho, delta, on_target=None):
+    """Written from the paper's formula: per cell, then dense graph over ordered pairs.
+
+    Under ``"effects"``: perturbation rows signed, ``ctrl`` zero, ``basal`` positive, the mean
+    clamped at the floor and each perturbation ``k`` with a target gene ``on_target[k]``
+    multiplying that gene's mean by ``exp(t_k)`` (``t`` in the order of the targeted columns).
+    """
+    cfg = module.config
+    if cfg.parametrization == "paper":
+        P = torch.exp(module.p_free)
+    else:
+        P = torch.cat(
+            [module.p_free[:-2], torch.zeros_like(module.p_free[-2:-1]),
+             torch.exp(module.p_free[-1:])]
+        )  # fmt: skip
     W = torch.softmax(module.w_free, dim=0)
     b = torch.sigmoid(module.b_free)
     B = (b + b.T) / 2
@@ -44,7 +56,17 @@ def _per_cell_loss(module, x, cell_rows, eta, adjacency, lam, rho, delta):
     kappa = torch.sigmoid(module.kappa_free)
     recon = torch.zeros((), dtype=torch.float64)
     for i in range(x.shape[0]):
-        mu = (nu + delta) * (cell_rows[i] @ P @ W)
+        hpw = cell_rows[i] @ P @ W
+        if cfg.parametrization == "effects":
+            hpw = torch.clamp(hpw, min=cfg.floor)
+            factor = torch.ones_like(hpw)
+            targeted = [k for k, j in enumerate(on_target or []) if j >= 0]
+            for t, k in zip(module.t_free, targeted, strict=True):
+                onehot = torch.zeros_like(hpw)
+                onehot[on_target[k]] = 1.0
+                factor = factor * (1 + onehot * (torch.exp(cell_rows[i][k] * t) - 1))
+            hpw = hpw * factor
+        mu = (nu + delta) * hpw
         recon = recon + eta[i] * (mu - x[i] * torch.log(mu)).sum()
     M = W.T @ B @ W
     g = M.shape[0]
@@ -58,7 +80,8 @@ def _per_cell_loss(module, x, cell_rows, eta, adjacency, lam, rho, delta):
 
 @pytest.mark.parametrize("with_prior", [True, False])
 @pytest.mark.parametrize("weighting", ["label", "uniform"])
-def test_group_loss_equals_per_cell_loss(with_prior, weighting):
+@pytest.mark.parametrize("param", ["paper", "effects"])
+def test_group_loss_equals_per_cell_loss(with_prior, weighting, param):
     rng = np.random.default_rng(7)
     adata, cell_labels, scores = _random_screen(rng)
     stats = compute_group_stats(
@@ -72,13 +95,15 @@ def test_group_loss_equals_per_cell_loss(with_prior, weighting):
     )
     labels = list(stats.obs_names)
     design = build_design(labels)
-    cfg = ModelConfig(n_factors=5, lam=0.7, rho=0.05, delta=0.001)
+    cfg = ModelConfig(n_factors=5, lam=0.7, rho=0.05, delta=0.001, parametrization=param)
+    on_target = [0, 1] + [-1] * (len(design.columns) - 2) if param == "effects" else None
     module = PertSpectraModule(
         len(design.columns),
         adata.n_vars,
         cfg,
         generator=torch.Generator().manual_seed(3),
         dtype=torch.float64,
+        on_target_gene=on_target,  # effects: two on-target terms
     )
     with torch.no_grad():  # move away from the symmetric init so every parameter matters
         for p in module.parameters():
@@ -103,7 +128,9 @@ def test_group_loss_equals_per_cell_loss(with_prior, weighting):
     rows = torch.as_tensor(np.vstack([design.row(lab) for lab in cell_labels]), dtype=torch.float64)
     assert counts.sum() == x.shape[0]
     adjacency = torch.as_tensor(scores.toarray() if with_prior else np.zeros((adata.n_vars,) * 2))
-    want = _per_cell_loss(module, x, rows, eta, adjacency, cfg.lam, cfg.rho, cfg.delta)
+    want = _per_cell_loss(
+        module, x, rows, eta, adjacency, cfg.lam, cfg.rho, cfg.delta, on_target=on_target
+    )
     want_grads = torch.autograd.grad(want, list(module.parameters()))
 
     np.testing.assert_allclose(got.item(), want.item(), rtol=1e-10)

@@ -50,10 +50,14 @@ def test_predict_and_change(toy_model):
         toy_model.W,
         gene_scale=toy_model.gene_scale,
         delta=toy_model.config.delta,
+        parametrization=toy_model.config.parametrization,
+        floor=toy_model.config.floor,
+        on_target=toy_model.on_target,
+        on_target_gene=toy_model.on_target_gene_index,
     )
     np.testing.assert_allclose(pred.to_numpy(), want)
     change = ps.predict.predict_change(toy_model, labels)
-    np.testing.assert_allclose(change.loc["ctrl"].to_numpy(), 0.0, atol=1e-15)
+    np.testing.assert_allclose(change.loc["ctrl"].to_numpy(), 0.0, atol=1e-12)
     np.testing.assert_allclose(
         change.to_numpy(), pred.to_numpy() - pred.loc[["ctrl"]].to_numpy(), atol=1e-12
     )

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
+import pytest
 
 import pertspectra as ps
 from pertspectra.report import Results, scorecard_verdict, similarity_verdict, warnings_of
@@ -67,22 +67,22 @@ def test_similarity_verdict_top_pair_and_benchmark():
 def test_warnings_for_unconverged_fit_and_too_many_factors(toy_model, toy_stats):
     done = replace(
         toy_model,
-        training={
-            **toy_model.training,
-            "stop_reason": "converged (relative rule) after 280 epochs",
-        },
+        training={**toy_model.training, "converged": True, "stop_reason": "converged after 1250"},
     )
     res = Results(path=Path("."), model=done)
     assert not any("did not converge" in w for w in warnings_of(res))
     stuck = replace(
-        toy_model, training={**toy_model.training, "stop_reason": "reached max_epochs=300"}
+        toy_model,
+        training={
+            **toy_model.training,
+            "converged": False,
+            "stop_reason": "reached max_epochs=300",
+        },
     )
     assert any(
         "did not converge (reached max_epochs=300)" in w
         for w in warnings_of(Results(Path("."), model=stuck))
     )
-    wide = ps.train.fit(toy_stats, n_factors=toy_stats.n_vars, max_epochs=5, progress=False)
+    with pytest.warns(UserWarning, match="factors for"):
+        wide = ps.train.fit(toy_stats, n_factors=toy_stats.n_vars, max_epochs=5, progress=False)
     assert any("factors for" in w for w in warnings_of(Results(Path("."), model=wide)))
-    diag = pd.DataFrame({"single_gene": np.r_[np.ones(6, bool), np.zeros(2, bool)]})
-    res = Results(Path("."), programs={"diagnostics": diag, "settings": {}})
-    assert any("75% of the programs are single genes" in w for w in warnings_of(res))

@@ -111,7 +111,7 @@ def test_objective_on_pseudobulk_equals_per_cell_objective_on_replicated_cells()
     stats = from_pseudobulk(pb, perturbation_key="label")  # no counts: the paper's weighting
     labels = list(stats.obs_names)
     design = build_design(labels)
-    cfg = ModelConfig(n_factors=4, lam=0.7, rho=0.05, delta=0.001)
+    cfg = ModelConfig(n_factors=4, lam=0.7, rho=0.05, delta=0.001, parametrization="paper")
     module = PertSpectraModule(
         len(design.columns),
         stats.n_vars,

@@ -52,7 +52,8 @@ def test_configs_and_shortcuts_agree(toy_stats):
     c = ps.train.fit(toy_stats, config=ModelConfig(n_factors=7), n_factors=3, max_epochs=15, **kw)
     ps.testing.assert_models_equal(a, c)
     assert ModelConfig(parametrization="effects").weight_decay == 0.0
-    assert ModelConfig().weight_decay == 0.001
+    assert ModelConfig(parametrization="paper").weight_decay == 0.001
+    assert ModelConfig().parametrization == "effects"
     with pytest.raises(TypeError, match=r"unknown option\(s\) \['n_factor'\]"):
         ps.train.fit(toy_stats, n_factor=3, **kw)
     with pytest.raises(TypeError, match="apply to cell-level data"):
@@ -98,11 +99,18 @@ def test_fit_from_cells_stores_results(toy_adata):
 
 def test_paper_stopping_rule_counts(toy_stats):
     model = ps.train.fit(
-        toy_stats, n_factors=4, stopping="paper", max_epochs=3000, progress=False, seed=0
+        toy_stats,
+        n_factors=4,
+        parametrization="paper",
+        schedule="stepped",
+        stopping="paper",
+        max_epochs=3000,
+        progress=False,
+        seed=0,
     )
     loss = model.training["loss_history"]
     not_better = sum(1 for a, b in itertools.pairwise(loss) if not b < a)
-    assert model.training["stop_reason"].startswith("converged (paper rule)")
+    assert model.training["stop_reason"].startswith("the paper rule stopped after")
     assert not_better == 60
     assert len(model.training["lr_steps"]) == 6
 
@@ -154,8 +162,15 @@ def test_recovery_on_simulated_screen():
     )
     stats = ps.stats.compute_group_stats(adata, perturbation_key="perturbation", progress=False)
     train, test = split_combinations(list(stats.obs_names), fraction=0.25, seed=0)
+    # the truth is the paper's generative form: fit the paper's parametrization
     model = ps.train.fit(
-        stats[train].copy(), n_factors=6, graph=False, n_init=4, progress=False, seed=0
+        stats[train].copy(),
+        parametrization="paper",
+        n_factors=6,
+        graph=False,
+        n_init=4,
+        progress=False,
+        seed=0,
     )
     assert len(model.training["init_final_losses"]) == 4
     assert model.training["final_loss"] == min(model.training["init_final_losses"])

@@ -68,11 +68,14 @@ def evaluate(
     encoding: o.Encoding = "gene",
     prior_key: o.PriorKey = None,
     no_graph: o.NoGraph = False,
-    parametrization: o.Parametrization = "paper",
-    n_factors: o.NFactors = 200,
+    parametrization: o.Parametrization = "effects",
+    n_factors: o.NFactors = None,
     lam: o.Lam = 1.0,
     rho: o.Rho = 0.05,
     max_epochs: o.MaxEpochs = 10_000,
+    schedule: o.Schedule = "cosine",
+    cycle_epochs: o.CycleEpochs = 1000,
+    converged_tol: o.ConvergedTol = 1e-3,
     stopping: o.Stopping = "relative",
     tol: o.Tol = 1e-5,
     patience: o.Patience = 50,
@@ -96,7 +99,8 @@ def evaluate(
         raise FileExistsError(msg)
     options = o.fit_options(
         encoding=encoding, prior_key=prior_key, no_graph=no_graph, parametrization=parametrization,
-        n_factors=n_factors, lam=lam, rho=rho, max_epochs=max_epochs, stopping=stopping, tol=tol,
+        n_factors=n_factors, lam=lam, rho=rho, max_epochs=max_epochs, schedule=schedule,
+        cycle_epochs=cycle_epochs, converged_tol=converged_tol, stopping=stopping, tol=tol,
         patience=patience, n_init=n_init, threads=threads, dtype=dtype, device=device,
     )  # fmt: skip
     ceiling = tuple(split_list([ceiling_layers])) if ceiling_layers else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -34,11 +35,14 @@ def fit(
     encoding: o.Encoding = "gene",
     prior_key: o.PriorKey = None,
     no_graph: o.NoGraph = False,
-    parametrization: o.Parametrization = "paper",
-    n_factors: o.NFactors = 200,
+    parametrization: o.Parametrization = "effects",
+    n_factors: o.NFactors = None,
     lam: o.Lam = 1.0,
     rho: o.Rho = 0.05,
     max_epochs: o.MaxEpochs = 10_000,
+    schedule: o.Schedule = "cosine",
+    cycle_epochs: o.CycleEpochs = 1000,
+    converged_tol: o.ConvergedTol = 1e-3,
     stopping: o.Stopping = "relative",
     tol: o.Tol = 1e-5,
     patience: o.Patience = 50,
@@ -64,7 +68,8 @@ def fit(
         raise FileExistsError(msg)
     options = o.fit_options(
         encoding=encoding, prior_key=prior_key, no_graph=no_graph, parametrization=parametrization,
-        n_factors=n_factors, lam=lam, rho=rho, max_epochs=max_epochs, stopping=stopping, tol=tol,
+        n_factors=n_factors, lam=lam, rho=rho, max_epochs=max_epochs, schedule=schedule,
+        cycle_epochs=cycle_epochs, converged_tol=converged_tol, stopping=stopping, tol=tol,
         patience=patience, n_init=n_init, threads=threads, dtype=dtype, device=device,
     )  # fmt: skip
     common: dict[str, Any] = {
@@ -106,7 +111,11 @@ def fit(
     if dry_run:
         typer.echo(ps.train.format_forecast(ps.train.forecast(stats, **options)))
         return
-    model = ps.train.fit(stats, seed=seed, progress=progress, **options)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # said once below, as plain sentences
+        model = ps.train.fit(stats, seed=seed, progress=progress, **options)
     model.save(out, overwrite=overwrite)
     typer.echo(model.summary())
+    for text in ps.enrich.fit_warnings(model):
+        typer.echo(f"warning: {text}", err=True)
     typer.echo(f"model written to {out}")

@@ -34,15 +34,41 @@ PriorKey = Annotated[
 ]
 NoGraph = Annotated[bool, typer.Option("--no-graph", help="Drop the graph term entirely.")]
 Parametrization = Annotated[
-    str, typer.Option(help="'paper' or 'effects' (signed perturbation rows; not in the paper).")
+    str,
+    typer.Option(
+        help="'effects' (default: signed perturbation rows and an on-target term; combinations "
+        "add the singles' deviations from control) or 'paper' (the authors' model exactly)."
+    ),
 ]
 NFactors = Annotated[
-    int, typer.Option("--n-factors", "--factors", help="Number of factors (programs) L.")
+    int | None,
+    typer.Option(
+        "--n-factors",
+        "--factors",
+        help="Number of factors (programs) L; default: genes // 10, between 2 and 200 "
+        "(the paper: 200).",
+    ),
+]
+Schedule = Annotated[
+    str,
+    typer.Option(
+        help="'cosine' (default: AdamW betas 0.9/0.95, cosine rate, check cycles until "
+        "converged) or 'stepped' (the authors' schedule and stopping rules)."
+    ),
+]
+CycleEpochs = Annotated[int, typer.Option(help="Epochs of the cosine schedule.")]
+ConvergedTol = Annotated[
+    float,
+    typer.Option(
+        help="Converged: a check cycle lowers the objective by less than this (relative)."
+    ),
 ]
 Lam = Annotated[float, typer.Option(help="Weight lambda of the reconstruction term.")]
 Rho = Annotated[float, typer.Option(help="Background non-edge rate.")]
 MaxEpochs = Annotated[int, typer.Option("--max-epochs", "--epochs", help="Maximum epochs.")]
-Stopping = Annotated[str, typer.Option(help="'relative' (default) or 'paper'.")]
+Stopping = Annotated[
+    str, typer.Option(help="--schedule stepped only: 'relative' (default) or 'paper'.")
+]
 Tol = Annotated[
     float,
     typer.Option(
@@ -68,10 +94,13 @@ def fit_options(
     prior_key: str | None,
     no_graph: bool,
     parametrization: str,
-    n_factors: int,
+    n_factors: int | None,
     lam: float,
     rho: float,
     max_epochs: int,
+    schedule: str,
+    cycle_epochs: int,
+    converged_tol: float,
     stopping: str,
     tol: float,
     patience: int,
@@ -92,6 +121,9 @@ def fit_options(
     )
     ps.train.TrainConfig(
         max_epochs=max_epochs,
+        schedule=schedule,  # type: ignore[arg-type]  # checked by TrainConfig
+        cycle_epochs=cycle_epochs,
+        converged_tol=converged_tol,
         stopping=stopping,  # type: ignore[arg-type]  # checked by TrainConfig
         tol=tol,
         patience=patience,
@@ -111,6 +143,9 @@ def fit_options(
         "lam": lam,
         "rho": rho,
         "max_epochs": max_epochs,
+        "schedule": schedule,
+        "cycle_epochs": cycle_epochs,
+        "converged_tol": converged_tol,
         "stopping": stopping,
         "tol": tol,
         "patience": patience,

@@ -10,6 +10,7 @@ gene scaling and renormalized over genes (:func:`program_loadings`).
 - :func:`perturbation_programs`, :func:`program_activity`: each perturbation's signed effect on
   every program (expression units, so tiny programs do not rank first);
 - :func:`program_diagnostics`: effective genes, single-gene programs, agreement with the prior;
+- :func:`fit_warnings`: not converged, factors >= genes, mostly single-gene programs;
 - :func:`recovery_test`: the paper's interpretability test beside a shuffled-label baseline;
 - :func:`overrepresentation`: the hypergeometric test of gene lists against gene sets.
 """
@@ -26,7 +27,7 @@ from ._loadings import (
     single_labels,
 )
 from ._ora import overrepresentation
-from ._perturbations import perturbation_programs, program_diagnostics
+from ._perturbations import fit_warnings, perturbation_programs, program_diagnostics
 from ._programs import (
     METHODS,
     best_terms,
@@ -45,6 +46,7 @@ __all__ = [
     "Recovery",
     "best_terms",
     "cut_gene_sets",
+    "fit_warnings",
     "interpret_programs",
     "known_terms",
     "log_ratio_scores",

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from ..model import FittedModel
+from ..model import FittedModel, default_n_factors
 from ._loadings import program_activity, program_loadings, program_sizes
 
 #: a program is a single-gene program when one gene holds at least this share of it
@@ -127,4 +127,36 @@ def program_diagnostics(
         density = len(pairs) / (G * (G - 1) / 2) if G > 1 else np.nan
         out["prior_density"] = density
         out["prior_enrichment"] = out["prior_edge_share"] / density if density else np.nan
+    return out
+
+
+def fit_warnings(model: FittedModel) -> list[str]:
+    """What a reader must know before trusting a fit: one sentence per problem.
+
+    Checks that the fit converged (``training["converged"]``, see
+    :mod:`pertspectra.train._loop`), that there are fewer factors than genes, and that at most
+    half of the programs are single genes (``top_share >= 0.9`` in
+    :func:`program_diagnostics`). ``pertspectra fit`` prints these and the report shows them.
+    """
+    out = []
+    t = model.training
+    if t and not t.get("converged", False):
+        out.append(
+            f"The fit did not converge ({t.get('stop_reason', 'no convergence record')}): raise "
+            "--max-epochs (or --cycle-epochs) before reading the programs."
+        )
+    L, g = int(model.W.shape[0]), len(model.genes)
+    if g <= L:
+        out.append(
+            f"{L} factors for {g} genes: with at least as many factors as genes a program can "
+            "be a single gene; choose fewer factors (--n-factors; the default rule picks "
+            f"{default_n_factors(g)})."
+        )
+    loadings = program_loadings(model).to_numpy()
+    share = float((loadings.max(axis=1) >= SINGLE_GENE_SHARE).mean()) if len(loadings) else 0.0
+    if share >= 0.5:
+        out.append(
+            f"{share:.0%} of the {L} programs are single genes (one gene holds >= 90% of the "
+            "program): they describe genes, not programs; choose fewer factors (--n-factors)."
+        )
     return out

@@ -266,7 +266,7 @@ def evaluate(
             fit_log.append({
                 "fold": int(fold), "method": name, "epochs": t["epochs"],
                 "stop_reason": t["stop_reason"], "final_loss": t["final_loss"],
-                "seconds": t["seconds"],
+                "converged": bool(t.get("converged", False)), "seconds": t["seconds"],
             })  # fmt: skip
         held_obs[int(fold)] = observed_all.loc[combos + singles]
         means = train.to_df()

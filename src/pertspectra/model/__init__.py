@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from ._config import ModelConfig
+from ._config import ModelConfig, default_n_factors
 from ._fitted import FittedModel, load_model, versions
 
 _LAZY = {
@@ -22,7 +22,7 @@ _LAZY = {
     "GraphPrior": "._graph",
 }
 
-__all__ = ["FittedModel", "ModelConfig", "load_model", "versions", *_LAZY]
+__all__ = ["FittedModel", "ModelConfig", "default_n_factors", "load_model", "versions", *_LAZY]
 
 
 def __getattr__(name: str) -> Any:

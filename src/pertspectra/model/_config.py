@@ -6,15 +6,45 @@ import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
 
+#: The paper's number of factors, and the most the default rule picks.
+PAPER_N_FACTORS = 200
+#: The default rule gives each program this many genes on average.
+GENES_PER_FACTOR = 10
+
+
+def default_n_factors(n_genes: int) -> int:
+    """The default number of factors for ``n_genes`` genes: ``clip(n_genes // 10, 2, 200)``.
+
+    A program is a weighting of genes; with ``L`` factors on ``g`` genes each program has
+    ``g / L`` genes on average, and at ``L >= g`` (the paper's 200 factors on 74, 299 or 366
+    genes) the fit puts each gene on a factor of its own (on Gasperini, 366 genes at 200
+    factors, W holds 0.99995 of every gene's weight on one factor). Ten genes per program
+    keeps programs while leaving a Norman-size panel (5,000 genes) the paper's 200.
+    """
+    n = int(n_genes)
+    if n < 1:
+        msg = f"n_genes must be >= 1, got {n_genes}"
+        raise ValueError(msg)
+    return int(min(PAPER_N_FACTORS, max(2, n // GENES_PER_FACTOR)))
+
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """PertSpectra hyperparameters; defaults are the authors' (Norman settings).
+    """PertSpectra hyperparameters.
+
+    ``lam``, ``rho``, ``delta``, ``kappa`` and the graph term default to the authors' (Norman)
+    settings. Two defaults differ from the paper, for reasons measured on real screens (see
+    the README and ``docs/optimization.md``): the ``"effects"`` parametrization with its
+    on-target term (the paper's encoding counts the control row twice in a combination and
+    erases knockdowns) and a number of factors that follows the genes
+    (:func:`default_n_factors`; the paper: 200). ``ModelConfig(parametrization="paper",
+    n_factors=200)`` is the paper's model exactly.
 
     Parameters
     ----------
     n_factors
-        Number of factors ``L`` (programs).
+        Number of factors ``L`` (programs); ``None`` (default): :func:`default_n_factors` of
+        the data's gene count, resolved when fitting (the paper: 200).
     lam
         Weight ``lambda`` of the reconstruction term.
     rho
@@ -30,34 +60,48 @@ class ModelConfig:
         AdamW weight decay on every free parameter; ``None``: 0.001 (the authors') for
         ``"paper"``, 0 for ``"effects"``.
     parametrization
-        ``"paper"``: every row of ``P`` positive (``exp``), an unseen combination predicted as
-        ``basal + A + B``. ``"effects"`` (our option, not in the paper): the ``basal`` row
-        positive and the control level, the ``ctrl`` row fixed at zero, each perturbation's row
-        a signed deviation in program space, and the mean clamped at ``floor``; combinations
-        are then additive in effects by construction.
+        ``"effects"`` (default; not in the paper): the ``basal`` row positive and the control
+        level, the ``ctrl`` row fixed at zero, each perturbation's row a signed deviation in
+        program space, and the mean clamped at ``floor``; an unseen combination adds the
+        perturbations' deviations from control. ``"paper"``: every row of ``P`` positive
+        (``exp``), an unseen combination predicted as ``basal + A + B``, which carries the
+        control level (``ctrl``'s row, copied into every perturbation row) twice.
     floor
         Lower clamp of ``(h P) W`` under ``parametrization="effects"``.
+    on_target
+        ``"effects"`` only: give each perturbation whose target gene is measured (a design
+        column named like a gene) a free log-factor on that one gene's mean, so that the
+        programs carry the downstream effects and a knockdown (CRISPRi/CRISPRko) or activation
+        (CRISPRa) of the target itself is kept in every combination containing it. ``None``:
+        on for ``"effects"``, off for ``"paper"`` (the paper's model is kept exact).
     """
 
-    n_factors: int = 200
+    n_factors: int | None = None
     lam: float = 1.0
     rho: float = 0.05
     delta: float = 0.001
     kappa: float | None = None
     graph: bool = True
     weight_decay: float | None = None
-    parametrization: Literal["paper", "effects"] = "paper"
+    parametrization: Literal["paper", "effects"] = "effects"
     floor: float = 1e-3
+    on_target: bool | None = None
 
     def __post_init__(self) -> None:
         if self.parametrization not in ("paper", "effects"):
             msg = f"parametrization must be 'paper' or 'effects', got {self.parametrization!r}"
             raise ValueError(msg)
+        if self.on_target is None:
+            object.__setattr__(self, "on_target", self.parametrization == "effects")
+        elif self.on_target and self.parametrization == "paper":
+            msg = "on_target applies to parametrization='effects' only (the paper's model has no such term)"
+            raise ValueError(msg)
+        object.__setattr__(self, "on_target", bool(self.on_target))
         weight_decay = self.weight_decay
         if weight_decay is None:
             weight_decay = 0.0 if self.parametrization == "effects" else 0.001
             object.__setattr__(self, "weight_decay", weight_decay)
-        if int(self.n_factors) < 1:
+        if self.n_factors is not None and int(self.n_factors) < 1:
             msg = f"n_factors must be >= 1, got {self.n_factors}"
             raise ValueError(msg)
         for name in ("rho", "kappa"):
@@ -81,6 +125,11 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
-        """Build from a dict, ignoring unknown keys (forward compatible)."""
+        """Build from a dict, ignoring unknown keys (forward compatible).
+
+        A dict without ``on_target`` predates the term: it is off.
+        """
         names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
+        kw = {k: v for k, v in d.items() if k in names}
+        kw.setdefault("on_target", False)
+        return cls(**kw)

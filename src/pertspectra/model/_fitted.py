@@ -3,8 +3,10 @@
 The folder holds ``model.safetensors`` with ``P`` (design columns x factors; positive under the
 paper's parametrization, signed perturbation rows under ``"effects"``), ``W`` (factors x
 genes, columns on the simplex), ``B`` (factors x factors), ``kappa`` (1 element) and
-``gene_scale`` (genes), and ``model.json`` with ``genes``, ``design_columns``, ``labels``,
-``config``, ``training`` and ``versions``. Nothing is pickled; loading validates names and shapes.
+``gene_scale`` (genes), with the on-target term also ``on_target`` (design columns; the
+log-factor on each perturbation's own target gene, zero where it has none), and ``model.json``
+with ``genes``, ``design_columns``, ``labels``, ``on_target_genes`` (design column -> target
+gene), ``config``, ``training`` and ``versions``. Nothing is pickled; loading validates names and shapes.
 """
 
 from __future__ import annotations
@@ -63,7 +65,11 @@ class FittedModel:
     config
         Hyperparameters.
     training
-        Epochs, final loss, loss history, seconds, device...
+        Epochs, final loss, loss history, seconds, device, ``converged`` and its evidence...
+    on_target
+        Per design column, the on-target log-factor (``None``: no on-target term).
+    on_target_genes
+        Design column -> the measured gene it targets (the columns ``on_target`` acts on).
     """
 
     P: np.ndarray
@@ -76,6 +82,8 @@ class FittedModel:
     config: ModelConfig
     training: dict[str, Any] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=_versions)
+    on_target: np.ndarray | None = None
+    on_target_genes: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.validate()
@@ -113,6 +121,34 @@ class FittedModel:
             if not np.all(np.isfinite(getattr(self, name))):
                 msg = f"model tensor {name!r} contains non-finite values"
                 raise ValueError(msg)
+        if self.on_target is not None:
+            got = tuple(np.shape(self.on_target))
+            if got != (len(self.design.columns),):
+                msg = f"model tensor 'on_target' has shape {got}, expected ({len(self.design.columns)},)"
+                raise ValueError(msg)
+            if not np.all(np.isfinite(self.on_target)):
+                msg = "model tensor 'on_target' contains non-finite values"
+                raise ValueError(msg)
+        bad_cols = set(self.on_target_genes) - set(self.design.columns)
+        bad_genes = set(self.on_target_genes.values()) - set(self.genes)
+        if bad_cols or bad_genes:
+            msg = (
+                f"model on_target_genes name unknown design columns {sorted(bad_cols)} "
+                f"or genes {sorted(bad_genes)}"
+            )
+            raise ValueError(msg)
+
+    @property
+    def on_target_gene_index(self) -> np.ndarray:
+        """Per design column, the index of its target gene in :attr:`genes` (``-1``: none)."""
+        gi = {g: i for i, g in enumerate(self.genes)}
+        return np.array(
+            [
+                gi[self.on_target_genes[c]] if c in self.on_target_genes else -1
+                for c in self.design.columns
+            ],
+            dtype=np.int64,
+        )
 
     # -------------------------------------------------------------- predicting
     @property
@@ -126,7 +162,8 @@ class FittedModel:
         Combinations never observed are predicted from their design row (``basal`` plus the
         perturbations' rows), as the paper does: ``(gene_scale + delta) * (h @ P) @ W`` for the
         design row ``h`` (with ``(h @ P) @ W`` clamped below at ``config.floor`` under the
-        ``"effects"`` parametrization). Raises ``KeyError`` naming an unseen single
+        ``"effects"`` parametrization), times ``exp(t_k)`` on each perturbation's own target
+        gene under the on-target term. Raises ``KeyError`` naming an unseen single
         perturbation, or any unseen label under the ``"label"`` encoding.
         """
         labels = [str(x) for x in labels]
@@ -141,6 +178,8 @@ class FittedModel:
             delta=self.config.delta,
             parametrization=self.config.parametrization,
             floor=self.config.floor,
+            on_target=self.on_target,
+            on_target_gene=None if self.on_target is None else self.on_target_gene_index,
         )
         return pd.DataFrame(
             mu, index=pd.Index(labels, name="label"), columns=pd.Index(self.genes, name="gene")
@@ -169,10 +208,13 @@ class FittedModel:
                 msg = f"{path} already holds a model; pass overwrite=True to replace it"
                 raise FileExistsError(msg)
         tensors = {name: np.ascontiguousarray(getattr(self, name)) for name in _NAMES}
+        if self.on_target is not None:
+            tensors["on_target"] = np.ascontiguousarray(self.on_target)
         meta = {
             "format_version": FORMAT_VERSION,
             "genes": list(self.genes),
             **self.design.to_dict(),
+            "on_target_genes": dict(self.on_target_genes),
             "config": self.config.to_dict(),
             "training": self.training,
             "versions": self.versions,
@@ -220,6 +262,14 @@ class FittedModel:
                 config=ModelConfig.from_dict(meta["config"]),
                 training=dict(meta.get("training", {})),
                 versions=dict(meta.get("versions", {})),
+                on_target=(
+                    np.asarray(tensors["on_target"], dtype=np.float64)
+                    if "on_target" in tensors
+                    else None
+                ),
+                on_target_genes={
+                    str(k): str(v) for k, v in dict(meta.get("on_target_genes", {})).items()
+                },
             )
         except (TypeError, AttributeError, IndexError) as err:
             msg = f"{path / METADATA} has an entry of the wrong type ({err}); the model folder is corrupt or was edited"
@@ -233,13 +283,18 @@ class FittedModel:
             f"{len(self.design.columns)} design columns ({self.design.encoding} encoding), "
             f"{len(self.design.labels)} labels",
             f"kappa {float(self.kappa[0]):.4g}, rho {self.config.rho}, lambda {self.config.lam}, "
-            f"graph term {'on' if self.config.graph else 'off'}, {self.config.parametrization} parametrization",
+            f"graph term {'on' if self.config.graph else 'off'}, {self.config.parametrization} parametrization"
+            + (
+                f" with {len(self.on_target_genes)} on-target terms"
+                if self.on_target is not None
+                else ""
+            ),
         ]
         if t:
             lines.append(
                 f"trained {t.get('epochs', '?')} epochs on {t.get('device', '?')} ({t.get('dtype', '?')}) in "
                 f"{t.get('seconds', float('nan')):.1f} s; final loss {t.get('final_loss', float('nan')):.6g}; "
-                f"stopping {t.get('stopping', '?')}: {t.get('stop_reason', '?')}"
+                f"{t.get('schedule', 'stepped')} schedule: {t.get('stop_reason', '?')}"
             )
         if self.training.get("prior"):
             lines.append(f"prior: {self.training['prior']}")

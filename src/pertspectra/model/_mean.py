@@ -2,11 +2,13 @@ r"""The model's expected expression, in numpy: the prediction formula, written o
 
 .. math::
 
-    \mu(h) = (\nu + \delta) \odot \max\big((hP)W,\ f\big)
+    \mu(h) = (\nu + \delta) \odot \max\big((hP)W,\ f\big) \odot \exp(hT)
 
 for a design row :math:`h` (``basal`` plus the perturbations' columns; an unseen combination
 simply sets more than one perturbation column), with the clamp at the floor :math:`f` only
-under the ``"effects"`` parametrization. The torch module's ``mean`` computes the same during
+under the ``"effects"`` parametrization. :math:`T` (design columns x genes) holds the on-target
+terms: :math:`T_{k,j} = t_k` when perturbation :math:`k` targets the measured gene :math:`j`,
+zero elsewhere (absent unless ``on_target``). The torch module's ``mean`` computes the same during
 training; :func:`pertspectra.predict.expected_expression` is this function.
 """
 
@@ -24,6 +26,8 @@ def expected_expression(
     delta: float = 0.001,
     parametrization: str = "paper",
     floor: float = 1e-3,
+    on_target: np.ndarray | None = None,
+    on_target_gene: np.ndarray | None = None,
 ) -> np.ndarray:
     """Expected expression of design rows (rows x genes).
 
@@ -43,12 +47,22 @@ def expected_expression(
         ``"paper"`` or ``"effects"`` (clamps ``(hP)W`` below at ``floor``).
     floor
         Lower clamp under ``"effects"``.
+    on_target, on_target_gene
+        Per design column: the on-target log-factor ``t_k`` and the index of its target gene
+        (``-1``: none). Both or neither.
 
     Returns
     -------
     Rows x genes, float64.
     """
-    hpw = (np.asarray(design_rows, dtype=np.float64) @ P) @ W
+    h = np.asarray(design_rows, dtype=np.float64)
+    hpw = (h @ P) @ W
     if parametrization == "effects":
         hpw = np.maximum(hpw, floor)
+    if on_target is not None and on_target_gene is not None:
+        gene = np.asarray(on_target_gene, dtype=np.int64)
+        cols = np.flatnonzero(gene >= 0)
+        logm = np.zeros_like(hpw)
+        np.add.at(logm.T, gene[cols], (h[:, cols] * np.asarray(on_target)[cols]).T)
+        hpw = hpw * np.exp(logm)
     return (np.asarray(gene_scale, dtype=np.float64) + delta) * hpw

@@ -6,7 +6,9 @@ r"""The PertSpectra parameters as a torch module; it sees only tensors.
     B = \tfrac12(\sigma(\tilde B) + \sigma(\tilde B)^\top),\quad
     \nu = \sigma(\tilde\nu),\quad \kappa = \sigma(\tilde\kappa)
 
-and the mean of a design row :math:`h` is :math:`(\nu + \delta) \odot (h P) W`.
+and the mean of a design row :math:`h` is :math:`(\nu + \delta) \odot (h P) W`, times
+:math:`\exp(t_k)` on gene :math:`j` for each perturbation :math:`k` of :math:`h` whose target
+:math:`j` is measured, when ``config.on_target`` (see :mod:`pertspectra.model._mean`).
 Initialisation as the authors: Xavier-uniform :math:`\tilde W` and :math:`\tilde B`,
 :math:`\mathcal N(0,1)` for :math:`\tilde P` and :math:`\tilde\kappa`, zeros for :math:`\tilde\nu`.
 """
@@ -14,6 +16,7 @@ Initialisation as the authors: Xavier-uniform :math:`\tilde W` and :math:`\tilde
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -44,6 +47,9 @@ class PertSpectraModule(nn.Module):
         CPU generator for the initialisation (seeded by the caller).
     dtype
         Parameter dtype.
+    on_target_gene
+        Per design column, the index of its measured target gene or ``-1`` (used only when
+        ``config.on_target``; ``None``: no column has one).
     """
 
     def __init__(
@@ -54,8 +60,12 @@ class PertSpectraModule(nn.Module):
         *,
         generator: torch.Generator,
         dtype: torch.dtype = torch.float32,
+        on_target_gene: Sequence[int] | None = None,
     ) -> None:
         super().__init__()
+        if config.n_factors is None:
+            msg = "config.n_factors is None: resolve it first (default_n_factors)"
+            raise ValueError(msg)
         n_factors = int(config.n_factors)
         self.config = config
         p0 = torch.randn((n_design, n_factors), generator=generator, dtype=dtype)
@@ -65,6 +75,23 @@ class PertSpectraModule(nn.Module):
         self.w_free = nn.Parameter(_xavier_uniform((n_factors, n_genes), generator, dtype))
         self.b_free = nn.Parameter(_xavier_uniform((n_factors, n_factors), generator, dtype))
         self.gene_scale_free = nn.Parameter(torch.zeros(n_genes, dtype=dtype))
+        gene = [-1] * n_design if on_target_gene is None else [int(x) for x in on_target_gene]
+        if len(gene) != n_design:
+            msg = f"on_target_gene has {len(gene)} entries, expected {n_design} design columns"
+            raise ValueError(msg)
+        cols = [k for k, j in enumerate(gene) if j >= 0] if config.on_target else []
+        self.on_target_cols: torch.Tensor
+        self.on_target_genes: torch.Tensor
+        self.register_buffer("on_target_cols", torch.tensor(cols, dtype=torch.long))
+        self.register_buffer(
+            "on_target_genes", torch.tensor([gene[k] for k in cols], dtype=torch.long)
+        )
+        self.n_design = n_design
+        self.t_free: torch.Tensor
+        if cols:
+            self.t_free = nn.Parameter(torch.zeros(len(cols), dtype=dtype))
+        else:  # not a parameter: nothing to optimise
+            self.register_buffer("t_free", torch.zeros(0, dtype=dtype))
         kappa0 = torch.randn((), generator=generator, dtype=dtype)
         if config.kappa is None:
             self.kappa_free = nn.Parameter(kappa0)
@@ -107,9 +134,20 @@ class PertSpectraModule(nn.Module):
         """Background edge rate in (0, 1)."""
         return torch.sigmoid(self.kappa_free)
 
+    @property
+    def on_target(self) -> torch.Tensor:
+        """On-target log-factors per design column (zero where a column has none)."""
+        out = self.t_free.new_zeros(self.n_design)
+        return out.index_copy(0, self.on_target_cols, self.t_free)
+
     def mean(self, design: torch.Tensor) -> torch.Tensor:
         """Expected expression for design rows (rows x genes)."""
         hpw = (design @ self.P) @ self.W
         if self.config.parametrization == "effects":
             hpw = hpw.clamp_min(self.config.floor)
+        if self.t_free.numel():
+            logm = hpw.new_zeros(hpw.shape).index_add(
+                1, self.on_target_genes, design[:, self.on_target_cols] * self.t_free
+            )
+            hpw = hpw * torch.exp(logm)
         return (self.gene_scale + self.config.delta) * hpw

@@ -48,8 +48,9 @@ def loss(training: Mapping[str, Any] | Any, *, log: bool = True, ax: Axes | None
         dict, e.g. :class:`~pertspectra.model.FittedModel`). Uses ``loss_history`` (the
         objective per epoch), and when present ``recon_history`` and ``graph_history`` (its
         parts, same length), ``lr_steps`` (epochs after which the learning rate stepped down),
-        ``learning_rates`` (the schedule: rate ``i + 1`` applies after ``lr_steps[i]``) and
-        ``stop_reason``.
+        ``learning_rates`` (the schedule: rate ``i + 1`` applies after ``lr_steps[i]``),
+        ``convergence["checks"]`` (each check cycle's first epoch, marked with its relative
+        improvement) and ``stop_reason``.
     log
         Logarithmic y axis. The values are drawn as they are (never shifted): a plain log scale
         when every value drawn is positive, otherwise a symmetric log scale (``symlog``) whose
@@ -88,16 +89,24 @@ def loss(training: Mapping[str, Any] | Any, *, log: bool = True, ax: Axes | None
         elif finite.size and np.any(finite != 0):
             ax.set_yscale("symlog", linthresh=float(np.min(np.abs(finite[finite != 0]))))
     rates = list(t.get("learning_rates") or [])
-    for i, step in enumerate(t.get("lr_steps") or []):
-        ax.axvline(step, ls=":", lw=1, color=REFERENCE_COLOR)
-        text = f"lr → {rates[i + 1]:g}" if i + 1 < len(rates) else "lr step"
+    marks = [
+        (step, ":", 0.98, "top", f"lr → {rates[i + 1]:g}" if i + 1 < len(rates) else "lr step")
+        for i, step in enumerate(t.get("lr_steps") or [])
+    ]
+    marks += [
+        (c["first_epoch"], "--", 0.02, "bottom", f"check: {c['improvement']:.1e}")
+        for c in (t.get("convergence") or {}).get("checks") or []
+        if c["first_epoch"] <= total.size
+    ]
+    for epoch, style, y, va, text in marks:
+        ax.axvline(epoch, ls=style, lw=1, color=REFERENCE_COLOR)
         ax.text(
-            step,
-            0.98,
+            epoch,
+            y,
             f" {text}",
             transform=ax.get_xaxis_transform(),
             rotation=90,
-            va="top",
+            va=va,
             ha="right",
             fontsize="x-small",
             color="#555555",

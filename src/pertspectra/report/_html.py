@@ -106,9 +106,9 @@ def _fit_section(res: Results) -> dict[str, Any]:
         return {}
     t = model.training
     keys = [
-        "epochs", "stop_reason", "final_loss", "final_recon", "final_graph", "seconds",
-        "seconds_per_epoch", "device", "dtype", "threads", "seed", "n_init", "stopping",
-        "learning_rates", "max_epochs", "prior",
+        "epochs", "converged", "stop_reason", "final_loss", "final_recon", "final_graph", "seconds",
+        "seconds_per_epoch", "device", "dtype", "threads", "seed", "n_init", "schedule",
+        "cycle_epochs", "betas", "converged_tol", "stopping", "learning_rates", "max_epochs", "prior",
     ]  # fmt: skip
     facts = [("model", line) for line in model.summary().splitlines()]
     facts += [(k, t[k]) for k in keys if k in t]

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from ..enrich import fit_warnings
 from ..evaluate._metrics import LOWER_IS_BETTER
 from ..evaluate._summary import BASELINES, CEILING
 
@@ -193,18 +194,7 @@ def warnings_of(results: Results) -> list[str]:
     model = results.model
     if model is not None:
         t = model.training
-        reason = str(t.get("stop_reason", ""))
-        if t.get("converged") is False or (reason and not reason.startswith("converged")):
-            out.append(
-                f"The fit did not converge ({reason}): the loss was still falling; raise "
-                "--max-epochs or check the learning-rate schedule before reading the programs."
-            )
-        if model.config.n_factors >= len(model.genes):
-            out.append(
-                f"{model.config.n_factors} factors for {len(model.genes)} genes: with at least as "
-                "many factors as genes a program can be a single gene; choose fewer factors "
-                "(--n-factors)."
-            )
+        out.extend(fit_warnings(model))
         dropped = list(t.get("statistics", {}).get("dropped_labels", []))
         if dropped:
             out.append(
@@ -213,14 +203,6 @@ def warnings_of(results: Results) -> list[str]:
                 + ("..." if len(dropped) > 10 else "")
             )
     if results.programs is not None:
-        d = results.programs["diagnostics"]
-        if d is not None and "single_gene" in d and len(d):
-            share = float(d["single_gene"].astype(bool).mean())
-            if share >= 0.5:
-                out.append(
-                    f"{share:.0%} of the programs are single genes (one gene holds >= 90% of the "
-                    "program): they describe genes, not programs."
-                )
         recovery = results.programs.get("settings", {}).get("recovery")
         if recovery and not recovery.get("informative", True):
             out.append(

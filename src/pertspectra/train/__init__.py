@@ -1,13 +1,23 @@
 """Training: ``fit`` (AnnData in, :class:`~pertspectra.model.FittedModel` out), the loop, forecasts."""
 
-from ._config import EFFECTS_LEARNING_RATES, PAPER_LEARNING_RATES, TrainConfig
-from ._fit import fit, is_group_stats, store_results
+from ._config import (
+    COSINE_LEARNING_RATES,
+    EFFECTS_COSINE_LEARNING_RATES,
+    EFFECTS_LEARNING_RATES,
+    PAPER_LEARNING_RATES,
+    TrainConfig,
+)
+from ._fit import fit, is_group_stats
 from ._forecast import forecast, forecast_fit
 from ._forecast_text import format_forecast
 from ._loop import History, run
+from ._store import HISTORY_KEYS, store_results
 
 __all__ = [
+    "COSINE_LEARNING_RATES",
+    "EFFECTS_COSINE_LEARNING_RATES",
     "EFFECTS_LEARNING_RATES",
+    "HISTORY_KEYS",
     "PAPER_LEARNING_RATES",
     "History",
     "TrainConfig",

@@ -12,11 +12,18 @@ from dataclasses import asdict, dataclass, fields, replace
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .._types import Dtype, Stopping
+    from .._types import Dtype, Schedule, Stopping
 
+#: The authors' stepped schedule (``schedule="stepped"``).
 PAPER_LEARNING_RATES: tuple[float, ...] = (1.0, 0.5, 0.1, 0.01, 0.001, 0.0001)
-#: Schedule for the ``"effects"`` parametrization (signed rows; the authors' lr 1 overshoots).
+#: Stepped schedule for the ``"effects"`` parametrization (signed rows; lr 1 overshoots).
 EFFECTS_LEARNING_RATES: tuple[float, ...] = (0.05, 0.01, 0.001)
+#: Cosine schedule (first and last rate) for the ``"paper"`` parametrization.
+COSINE_LEARNING_RATES: tuple[float, ...] = (1.0, 1e-4)
+#: Cosine schedule for the ``"effects"`` parametrization.
+EFFECTS_COSINE_LEARNING_RATES: tuple[float, ...] = (0.1, 1e-4)
+#: AdamW betas per schedule: beta2 0.95 under the cosine (see ``docs/optimization.md``).
+BETAS: dict[str, tuple[float, float]] = {"cosine": (0.9, 0.95), "stepped": (0.9, 0.999)}
 
 
 @dataclass(frozen=True)
@@ -25,17 +32,30 @@ class TrainConfig:
 
     Parameters
     ----------
+    schedule
+        ``"cosine"`` (default: AdamW with betas (0.9, 0.95), the rate falling along a cosine
+        over ``cycle_epochs``, then check cycles until converged) or ``"stepped"`` (the
+        authors': betas (0.9, 0.999), rates stepped down on plateaus by the ``stopping`` rule).
+        See :mod:`pertspectra.train._loop`.
+    cycle_epochs
+        Length of the cosine schedule (``"cosine"`` only); each check cycle lasts a quarter.
     max_epochs
         Hard limit on epochs (the authors: 10,000). CLI: ``--max-epochs`` (alias ``--epochs``).
     learning_rates
-        The stepped schedule; ``None``: the parametrization's default
-        (:data:`PAPER_LEARNING_RATES` or :data:`EFFECTS_LEARNING_RATES`).
+        ``"cosine"``: (first, last) rate; ``"stepped"``: the steps. ``None``: the
+        parametrization's default (:data:`COSINE_LEARNING_RATES`,
+        :data:`EFFECTS_COSINE_LEARNING_RATES`, :data:`PAPER_LEARNING_RATES`,
+        :data:`EFFECTS_LEARNING_RATES`).
+    betas
+        AdamW's betas; ``None``: :data:`BETAS` of the schedule.
+    converged_tol
+        A fit is *converged* when a check cycle lowers the objective by less than this
+        (relative); recorded as ``training["converged"]`` with the evidence.
     stopping
-        ``"relative"`` (default) or ``"paper"`` (the authors' plateau counter); see
-        :mod:`pertspectra.train._loop`.
+        ``"stepped"`` only: ``"relative"`` or ``"paper"`` (the authors' plateau counter).
     tol
         Relative improvement over ``patience`` epochs below which the rate steps down
-        (``"relative"`` only).
+        (``"stepped"`` with ``"relative"`` only).
     patience
         Window of epochs for ``tol`` (``"relative"`` only; the paper's rule always counts 10).
     n_init
@@ -47,8 +67,12 @@ class TrainConfig:
         ``None``: torch's setting.
     """
 
+    schedule: Schedule = "cosine"
+    cycle_epochs: int = 1000
     max_epochs: int = 10_000
     learning_rates: tuple[float, ...] | None = None
+    betas: tuple[float, float] | None = None
+    converged_tol: float = 1e-3
     stopping: Stopping = "relative"
     tol: float = 1e-5
     patience: int = 50
@@ -57,24 +81,30 @@ class TrainConfig:
     threads: int | None = None
 
     def __post_init__(self) -> None:
-        if self.stopping not in ("relative", "paper"):
-            msg = f"stopping must be 'relative' or 'paper', got {self.stopping!r}"
-            raise ValueError(msg)
-        if int(self.max_epochs) < 1:
-            msg = f"max_epochs must be >= 1, got {self.max_epochs}"
-            raise ValueError(msg)
-        if int(self.patience) < 1:
-            msg = f"patience must be >= 1, got {self.patience}"
-            raise ValueError(msg)
-        if int(self.n_init) < 1:
-            msg = f"n_init must be >= 1, got {self.n_init}"
-            raise ValueError(msg)
-        if not float(self.tol) >= 0:
-            msg = f"tol must be >= 0, got {self.tol}"
-            raise ValueError(msg)
-        if self.dtype not in ("float32", "float64"):
-            msg = f"dtype must be 'float32' or 'float64', got {self.dtype!r}"
-            raise ValueError(msg)
+        for name, choices in (
+            ("schedule", ("cosine", "stepped")),
+            ("stopping", ("relative", "paper")),
+            ("dtype", ("float32", "float64")),
+        ):
+            if getattr(self, name) not in choices:
+                msg = (
+                    f"{name} must be {' or '.join(map(repr, choices))}, got {getattr(self, name)!r}"
+                )
+                raise ValueError(msg)
+        for name, low in (("cycle_epochs", 2), ("max_epochs", 1), ("patience", 1), ("n_init", 1)):
+            if int(getattr(self, name)) < low:
+                msg = f"{name} must be >= {low}, got {getattr(self, name)}"
+                raise ValueError(msg)
+        for name in ("converged_tol", "tol"):
+            if not float(getattr(self, name)) >= 0:
+                msg = f"{name} must be >= 0, got {getattr(self, name)}"
+                raise ValueError(msg)
+        if self.betas is not None:
+            betas = tuple(float(b) for b in self.betas)
+            if len(betas) != 2 or not all(0 <= b < 1 for b in betas):
+                msg = f"betas must be two numbers in [0, 1), got {self.betas!r}"
+                raise ValueError(msg)
+            object.__setattr__(self, "betas", betas)
         if self.threads is not None and int(self.threads) < 1:
             msg = f"threads must be >= 1, got {self.threads}"
             raise ValueError(msg)
@@ -83,24 +113,35 @@ class TrainConfig:
             if not rates or any(not r > 0 for r in rates):
                 msg = f"learning_rates must be a non-empty sequence of positive numbers, got {self.learning_rates!r}"
                 raise ValueError(msg)
+            if self.schedule == "cosine" and len(rates) != 2:
+                msg = f"learning_rates of the cosine schedule are (first, last), got {self.learning_rates!r}"
+                raise ValueError(msg)
             object.__setattr__(self, "learning_rates", rates)
 
     def resolved(self, parametrization: str) -> TrainConfig:
-        """Return a copy with ``learning_rates`` filled in for ``parametrization``."""
-        if self.learning_rates is not None:
-            return self
-        rates = EFFECTS_LEARNING_RATES if parametrization == "effects" else PAPER_LEARNING_RATES
-        return replace(self, learning_rates=rates)
+        """Return a copy with ``learning_rates`` and ``betas`` filled in for ``parametrization``."""
+        rates = self.learning_rates
+        if rates is None:
+            effects = parametrization == "effects"
+            if self.schedule == "cosine":
+                rates = EFFECTS_COSINE_LEARNING_RATES if effects else COSINE_LEARNING_RATES
+            else:
+                rates = EFFECTS_LEARNING_RATES if effects else PAPER_LEARNING_RATES
+        betas = BETAS[self.schedule] if self.betas is None else self.betas
+        return replace(self, learning_rates=rates, betas=betas)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict for ``model.json``."""
         d = asdict(self)
-        if d["learning_rates"] is not None:
-            d["learning_rates"] = list(d["learning_rates"])
+        for key in ("learning_rates", "betas"):
+            if d[key] is not None:
+                d[key] = list(d[key])
         return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
-        """Build from a dict, ignoring unknown keys."""
+        """Build from a dict, ignoring unknown keys (a dict without ``schedule`` predates it: stepped)."""
         names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
+        kw = {k: v for k, v in d.items() if k in names}
+        kw.setdefault("schedule", "stepped")
+        return cls(**kw)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import warnings
 from dataclasses import fields, replace
 from typing import TYPE_CHECKING, Any
 
@@ -14,9 +15,10 @@ import scipy.sparse as sp
 from .._keys import KEYS, LAYER_WEIGHTED_SUM, STATS_UNS, WEIGHT
 from .._utils import default_rng, resolve_device, torch_threads
 from ..design import LabelParser, build_design
-from ..model._config import ModelConfig
+from ..model._config import ModelConfig, default_n_factors
 from ..model._fitted import FittedModel
 from ._config import TrainConfig
+from ._store import store_results
 
 if TYPE_CHECKING:
     from anndata import AnnData
@@ -24,9 +26,6 @@ if TYPE_CHECKING:
     from .._types import DeviceLike, Encoding, SeedLike
 
 logger = logging.getLogger(__name__)
-
-#: ``training`` entries too long for ``adata.uns`` (per-epoch or per-label); kept in the model.
-HISTORY_KEYS = ("loss_history", "recon_history", "graph_history", "statistics", "cells_per_label")
 
 
 def is_group_stats(adata: AnnData) -> bool:
@@ -159,10 +158,34 @@ def fit(
     labels = [str(x) for x in stats.obs_names]
     design = build_design(labels, encoding=encoding, parser=parser)
     genes = [str(g) for g in stats.var_names]
+    if config.n_factors is None:
+        config = replace(config, n_factors=default_n_factors(len(genes)))
+        logger.info("n_factors: %d (the default rule for %d genes)", config.n_factors, len(genes))
+    n_factors = int(config.n_factors or 0)
+    if n_factors >= len(genes):
+        warnings.warn(
+            f"{n_factors} factors for {len(genes)} genes: with at least as many factors "
+            "as genes each program can be a single gene; choose fewer (n_factors=None picks "
+            f"{default_n_factors(len(genes))})",
+            UserWarning,
+            stacklevel=2,
+        )
     prior_matrix, prior_desc = _resolve_prior(stats, prior, prior_key, len(genes))
     if prior_matrix is None and config.graph:
         logger.info(
             "no prior graph: the graph term acts with an all-zero adjacency (as the authors)"
+        )
+
+    gene_pos = {g: i for i, g in enumerate(genes)}
+    on_target_genes = (
+        {c: c for c in design.columns[:-2] if c in gene_pos} if config.on_target else {}
+    )
+    on_target_gene = [gene_pos[c] if c in on_target_genes else -1 for c in design.columns]
+    if config.on_target:
+        logger.info(
+            "on-target term for %d of %d perturbations (their target gene is measured)",
+            len(on_target_genes),
+            len(design.columns) - 2,
         )
 
     dev = resolve_device(device)
@@ -187,13 +210,19 @@ def fit(
         tconfig.dtype,
     )
     best = None
-    init_losses = []
+    init_losses: list[float] = []
+    init_converged: list[bool] = []
     with torch_threads(tconfig.threads):
         n_threads = torch.get_num_threads()
         for init_seed in seeds:
             gen = torch.Generator().manual_seed(init_seed)
             module = PertSpectraModule(
-                len(design.columns), len(genes), config, generator=gen, dtype=tdtype
+                len(design.columns),
+                len(genes),
+                config,
+                generator=gen,
+                dtype=tdtype,
+                on_target_gene=on_target_gene,
             ).to(dev)
 
             def loss_fn(module: PertSpectraModule = module) -> LossTerms:
@@ -209,6 +238,7 @@ def fit(
             with torch.no_grad():
                 terms = pertspectra_loss(module, h, weighted_sum=s, weight=w, prior=gprior)
             init_losses.append(float(terms.total))
+            init_converged.append(hist.converged)
             if best is None or float(terms.total) < float(best[2].total):
                 best = (init_seed, module, terms, hist)
     assert best is not None  # n_init >= 1
@@ -220,6 +250,7 @@ def fit(
             "B": module.B,
             "kappa": module.kappa.reshape(1),
             "gene_scale": module.gene_scale,
+            "on_target": module.on_target,
         }
         arrays = {k: v.detach().cpu().double().numpy() for k, v in values.items()}
     training = {
@@ -231,14 +262,18 @@ def fit(
         "loss_history": hist.loss,
         "recon_history": hist.recon,
         "graph_history": hist.graph,
+        "lr_history": hist.lr,
         "lr_steps": hist.lr_steps,
         "stop_reason": hist.stop_reason,
+        "converged": hist.converged,
+        "convergence": hist.convergence(tconfig.converged_tol),
         "seconds": hist.seconds,
         "seconds_per_epoch": hist.seconds / max(hist.epochs, 1),
         "device": str(dev),
         "threads": n_threads,
         "seed": init_seed,
         "init_final_losses": init_losses,
+        "init_converged": init_converged,
         "prior": prior_desc,
         "n_labels": len(labels),
         "n_cells": None if stats.obs["n_cells"].isna().any() else int(stats.obs["n_cells"].sum()),
@@ -258,7 +293,16 @@ def fit(
         design=design,
         config=config,
         training=training,
+        on_target=arrays["on_target"] if config.on_target else None,
+        on_target_genes=on_target_genes,
     )
+    if not hist.converged:
+        warnings.warn(
+            f"the fit did not converge: {hist.stop_reason}; raise max_epochs or cycle_epochs "
+            "(training['convergence'] holds the evidence)",
+            UserWarning,
+            stacklevel=2,
+        )
     if store and not adata.isbacked:
         store_results(adata, model, key_added=key_added)
     return model
@@ -290,8 +334,9 @@ def _route_options(
         raise TypeError(msg)
     config = ModelConfig() if config is None else config
     if model_kw:
-        if "parametrization" in model_kw and "weight_decay" not in model_kw:
-            model_kw["weight_decay"] = None  # the new parametrization's default
+        for derived in ("weight_decay", "on_target"):
+            if "parametrization" in model_kw and derived not in model_kw:
+                model_kw[derived] = None  # the new parametrization's default
         config = replace(config, **model_kw)
     train_config = TrainConfig() if train_config is None else train_config
     if train_kw:
@@ -330,55 +375,3 @@ def _resolve_prior(
         raise ValueError(msg)
     n_edges = (sp.triu(mat, k=1) != 0).sum()
     return mat, f"{desc}; {int(n_edges)} undirected edges"
-
-
-def store_results(adata: AnnData, model: FittedModel, *, key_added: str = "pertspectra") -> None:
-    """Write a model's results into ``adata`` (aligned by gene name and label).
-
-    Parameters
-    ----------
-    adata
-        Cell-level or perturbation-level AnnData with the model's genes (others get NaN).
-    model
-        A fitted model.
-    key_added
-        Prefix of the slots (:class:`~pertspectra._keys.Keys`).
-
-    Returns
-    -------
-    ``None``. Writes ``varm[f"{key_added}_W"]`` (genes x factors),
-    ``var[f"{key_added}_gene_scale"]``, ``uns[key_added]`` (``params``, ``training`` summary
-    without the loss history, ``versions``, ``P`` as a design columns x factors DataFrame) and,
-    when ``adata``'s ``obs_names`` are the model's labels (a perturbation-level AnnData),
-    ``obsm[f"{key_added}_P"]``: each label's loadings ``h_c P`` (labels x factors).
-    """
-    import pandas as pd
-
-    from .._keys import Keys
-
-    keys = Keys(key_added)
-    idx = {g: i for i, g in enumerate(model.genes)}
-    pos = np.array([idx.get(str(g), -1) for g in adata.var_names])
-    W = np.full((adata.n_vars, model.W.shape[0]), np.nan)
-    W[pos >= 0] = model.W.T[pos[pos >= 0]]
-    scale = np.full(adata.n_vars, np.nan)
-    scale[pos >= 0] = model.gene_scale[pos[pos >= 0]]
-    adata.varm[keys.loadings] = W
-    adata.var[keys.gene_scale] = scale
-    factors = model.factor_names
-    known = set(model.design.labels)
-    labels = [str(x) for x in adata.obs_names]
-    if labels and all(lab in known for lab in labels):
-        adata.obsm[keys.perturbation_loadings] = model.design.matrix(labels) @ model.P
-    summary = {k: v for k, v in model.training.items() if k not in HISTORY_KEYS}
-    adata.uns[keys.uns] = {
-        "params": {k: ("learned" if v is None else v) for k, v in model.config.to_dict().items()}
-        | {"encoding": model.design.encoding},
-        "training": {k: ("" if v is None else v) for k, v in summary.items()},
-        "versions": {k: str(v) for k, v in model.versions.items()},
-        "P": pd.DataFrame(
-            model.P,
-            index=pd.Index(model.design.columns, name="design_column"),
-            columns=pd.Index(factors, name="factor"),
-        ),
-    }

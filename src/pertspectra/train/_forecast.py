@@ -367,6 +367,7 @@ def forecast(
     from .._keys import STATS_UNS
     from .._utils import torch_threads
     from ..design import LabelParser, build_design
+    from ..model._config import default_n_factors
     from ._fit import _resolve_prior, _route_options, is_group_stats
 
     if not is_group_stats(adata):
@@ -388,7 +389,9 @@ def forecast(
             n_labels=adata.n_obs,
             n_genes=adata.n_vars,
             n_design=len(design.columns),
-            n_factors=config.n_factors,
+            n_factors=(
+                default_n_factors(adata.n_vars) if config.n_factors is None else config.n_factors
+            ),
             n_edges=n_edges,
             device=str(device),
             dtype=tconfig.dtype,

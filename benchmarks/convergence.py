@@ -1,0 +1,140 @@
+"""Does "converged" mean converged, and do seeds agree? The default fit on the real screens.
+
+For each screen (group statistics of all cells, the default fit: effects with the on-target
+term, factors by the rule, cosine schedule with check cycles), fits ``--seeds`` seeds and one
+run five times longer (``cycle_epochs`` x 5, same seed 0), and prints per screen:
+
+- epochs, seconds and whether each seed's fit says it converged;
+- the spread of the seeds' final objective, relative to the lowest (target: <= 0.5%);
+- the gap between seed 0's objective and the 5x longer run's (target: <= 0.1% when converged);
+- for CRISPRi screens, every measured promoter target's own change against control,
+  predicted vs observed (training means): how many have the observed sign and lie within
+  0.05 log units, over all seeds.
+
+Optionally ``--schedule stepped`` measures the earlier default the same way.
+
+Usage: ``python benchmarks/convergence.py [--seeds 5] [--only Gasperini ...] [--threads 2]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+
+import numpy as np
+import pandas as pd
+
+import pertspectra as ps
+from pertspectra.testing import shared_data_dir
+
+SCREENS = {
+    "Gasperini": (
+        "screens/gasperini2019_k562_highmoi_crispri_366genes_sceptre.h5ad",
+        {"perturbation_key": "perturbation", "normalize": "log1p",
+         "exclude_labels": ["none_detected"]},
+        True,
+    ),
+    "Schraivogel": (
+        "screens/schraivogel2020_k562_tapseq_crispri_74genes.h5ad",
+        {"perturbation_key": "perturbation", "normalize": "log1p",
+         "exclude_labels": ["none_detected"]},
+        True,
+    ),
+    "Papalexi": (
+        "screens/papalexi2021_thp1_eccite_299genes.h5ad",
+        {"perturbation_key": "perturbation", "normalize": "log1p"},
+        False,
+    ),
+    "Wessels": (
+        "combinatorial/wessels2023_carpool_substrate.h5ad",
+        {"perturbation_key": "label", "controls": ["NT_NT"]},
+        False,
+    ),
+}  # fmt: skip
+
+
+def _stats(path, kw: dict):
+    import anndata as ad
+
+    adata = ps.io.read_screen(path) if "screens/" in str(path) else ad.read_h5ad(path)
+    if "wessels" in str(path):
+        return ps.stats.from_pseudobulk(adata, **kw)
+    return ps.stats.compute_group_stats(adata, progress=False, **kw)
+
+
+def _targets(model, stats) -> tuple[int, int]:
+    """(targets with the observed sign within 0.05, targets) for measured promoter targets."""
+    genes = {g: i for i, g in enumerate(stats.var_names)}
+    ctrl_obs = stats["ctrl"].X[0]
+    pred = model.predict(["ctrl", *[lab for lab in stats.obs_names if lab in genes]])
+    ok = n = 0
+    for lab in pred.index[1:]:
+        i = genes[lab]
+        obs = float(stats[lab].X[0, i] - ctrl_obs[i])
+        got = float(pred.loc[lab].iloc[i] - pred.loc["ctrl"].iloc[i])
+        n += 1
+        ok += int(np.sign(obs) == np.sign(got) and abs(obs - got) <= 0.05)
+    return ok, n
+
+
+def main() -> None:
+    """Run the benchmark and print its table."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--only", nargs="*", default=None)
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--schedule", default="cosine", choices=["cosine", "stepped"])
+    ap.add_argument("--no-long", action="store_true", help="skip the 5x longer run")
+    args = ap.parse_args()
+    data = shared_data_dir(required="screens")
+    if data is None:
+        raise SystemExit("needs ../shared/data")
+    rows = []
+    for name, (rel, kw, crispri) in SCREENS.items():
+        if args.only and name not in args.only:
+            continue
+        stats = _stats(data / rel, kw)
+        opts = {"threads": args.threads, "progress": False, "schedule": args.schedule}
+        losses, conv, epochs, secs, ok, n = [], [], [], [], 0, 0
+        for seed in range(args.seeds):
+            t0 = time.perf_counter()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                model = ps.train.fit(stats, seed=seed, **opts)
+            secs.append(time.perf_counter() - t0)
+            t = model.training
+            losses.append(t["final_loss"])
+            conv.append(bool(t["converged"]))
+            epochs.append(t["epochs"])
+            if crispri:
+                a, b = _targets(model, stats)
+                ok, n = ok + a, n + b
+        gap = np.nan
+        if not args.no_long:
+            cycle = 5 * ps.train.TrainConfig().cycle_epochs
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                long = ps.train.fit(
+                    stats, seed=0, cycle_epochs=cycle, max_epochs=10 * cycle, **opts
+                )
+            gap = (losses[0] - long.training["final_loss"]) / abs(long.training["final_loss"])
+        lo = min(losses, key=abs)
+        row = {
+            "screen": name,
+            "labels x genes": f"{stats.n_obs} x {stats.n_vars}",
+            "factors": model.config.n_factors,
+            "epochs": f"{min(epochs)}-{max(epochs)}",
+            "s/fit": round(float(np.median(secs)), 1),
+            "converged": f"{sum(conv)}/{len(conv)}",
+            "seed spread": f"{(max(losses) - min(losses)) / abs(lo):.2e}",
+            "gap to 5x run": f"{gap:.2e}",
+            "targets ok": f"{ok}/{n}" if crispri else "",
+        }
+        rows.append(row)
+        print(pd.DataFrame([row]).to_string(index=False, header=len(rows) == 1), flush=True)
+    print("\n" + pd.DataFrame(rows).to_string(index=False))
+
+
+if __name__ == "__main__":
+    main()
