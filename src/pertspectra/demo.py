@@ -152,8 +152,7 @@ def main(argv: list[str] | None = None) -> None:
             run([
                 str(data / WESSELS), "--out", str(folder), "--perturbation-key", "label",
                 "--pseudobulk", "--control", "NT_NT", "--ceiling-layers",
-                "half1_mean,half2_mean", *knowledge, *pairs, "--max-epochs", "2000",
-                "--folds", "2", *common,
+                "half1_mean,half2_mean", *knowledge, *pairs, "--folds", "2", *common,
             ])  # fmt: skip
             done.append(("wessels", folder, time.perf_counter() - t))
 
