@@ -218,23 +218,17 @@ def run(
             ),
         )
     upstream_prior = ["prior"] if string is not None else []
+    # what the fit and evaluate stages pass alike to their commands
+    fitting = {
+        "data": fitted_data, "seed": seed, "overwrite": True, "progress": progress,
+        "pseudobulk": pseudobulk, "n_cells_key": n_cells_key, "normalize": normalize,
+        "target_sum": target_sum, "min_cells": min_cells,
+        **_cli_labels(labels_opts), **_cli_fit(fit_opts),
+    }  # fmt: skip
     plan["fit"] = (
         {"files": {} if string else files(data), **data_opts, **fit_opts, "seed": seed},
         upstream_prior,
-        lambda: _fit.fit(
-            data=fitted_data,
-            out=model_dir,
-            seed=seed,
-            overwrite=True,
-            progress=progress,
-            n_cells_key=n_cells_key,
-            pseudobulk=pseudobulk,
-            normalize=normalize,
-            target_sum=target_sum,
-            min_cells=min_cells,
-            **_cli_labels(labels_opts),
-            **_cli_fit(fit_opts),
-        ),
+        lambda: _fit.fit(out=model_dir, **fitting),
     )
     plan["evaluate"] = None
     if not no_evaluate:
@@ -243,21 +237,7 @@ def run(
         plan["evaluate"] = (
             {"files": {} if string else files(data), **data_opts, **fit_opts, **ev, "seed": seed},
             upstream_prior,
-            lambda: _evaluate.evaluate(
-                data=fitted_data,
-                out=out / ps.report.STAGES["evaluate"],
-                seed=seed,
-                overwrite=True,
-                progress=progress,
-                pseudobulk=pseudobulk,
-                n_cells_key=n_cells_key,
-                normalize=normalize,
-                target_sum=target_sum,
-                min_cells=min_cells,
-                **ev,
-                **_cli_labels(labels_opts),
-                **_cli_fit(fit_opts),
-            ),
+            lambda: _evaluate.evaluate(out=out / ps.report.STAGES["evaluate"], **ev, **fitting),
         )
     plan["programs"] = None
     if gene_sets:

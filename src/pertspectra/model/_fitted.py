@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -141,14 +141,7 @@ class FittedModel:
     @property
     def on_target_gene_index(self) -> np.ndarray:
         """Per design column, the index of its target gene in :attr:`genes` (``-1``: none)."""
-        gi = {g: i for i, g in enumerate(self.genes)}
-        return np.array(
-            [
-                gi[self.on_target_genes[c]] if c in self.on_target_genes else -1
-                for c in self.design.columns
-            ],
-            dtype=np.int64,
-        )
+        return on_target_gene_index(self.design.columns, self.on_target_genes, self.genes)
 
     # -------------------------------------------------------------- predicting
     @property
@@ -308,6 +301,16 @@ def _json_default(o: object) -> object:
         return o.tolist()
     msg = f"cannot serialise {type(o).__name__} to JSON"
     raise TypeError(msg)
+
+
+def on_target_gene_index(
+    columns: Sequence[str], on_target_genes: dict[str, str], genes: Sequence[str]
+) -> np.ndarray:
+    """Per design column, the index in ``genes`` of the gene it targets (``-1``: none)."""
+    gi = {g: i for i, g in enumerate(genes)}
+    return np.array(
+        [gi[on_target_genes[c]] if c in on_target_genes else -1 for c in columns], dtype=np.int64
+    )
 
 
 def versions() -> dict[str, str]:

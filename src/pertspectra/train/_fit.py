@@ -16,7 +16,7 @@ from .._keys import KEYS, LAYER_WEIGHTED_SUM, STATS_UNS, WEIGHT
 from .._utils import default_rng, resolve_device, torch_threads
 from ..design import LabelParser, build_design
 from ..model._config import ModelConfig, default_n_factors
-from ..model._fitted import FittedModel
+from ..model._fitted import FittedModel, on_target_gene_index
 from ._config import TrainConfig
 from ._store import store_results
 
@@ -176,11 +176,11 @@ def fit(
             "no prior graph: the graph term acts with an all-zero adjacency (as the authors)"
         )
 
-    gene_pos = {g: i for i, g in enumerate(genes)}
+    measured = set(genes)
     on_target_genes = (
-        {c: c for c in design.columns[:-2] if c in gene_pos} if config.on_target else {}
+        {c: c for c in design.columns[:-2] if c in measured} if config.on_target else {}
     )
-    on_target_gene = [gene_pos[c] if c in on_target_genes else -1 for c in design.columns]
+    on_target_gene = on_target_gene_index(design.columns, on_target_genes, genes).tolist()
     if config.on_target:
         logger.info(
             "on-target term for %d of %d perturbations (their target gene is measured)",
