@@ -18,15 +18,15 @@ Two schedules:
 
 **Converged** means: a further run does not lower the objective by more than
 ``converged_tol`` (relative; default 0.1%). It is checked, not assumed: after the schedule
-ends, a *check cycle* (a warm restart: a cosine from a tenth of the first rate down to the last
-one over a quarter of ``cycle_epochs``) runs from the end point. If it improves the objective
-by less than ``converged_tol`` the fit is converged; otherwise, under ``"cosine"``, check cycles
-repeat (each one also the next stretch of optimisation) until one does or ``max_epochs`` is
-reached. The parameters returned are the best seen at the end of a cycle. Under
-``"stepped"`` the check runs on a copy and the stepped result is returned unchanged (the
-authors' procedure stays exact); only ``converged`` and its evidence are added.
-``benchmarks/convergence.py`` measures that a converged fit is within 0.1% of a run five times
-longer.
+ends, a *check cycle* (a warm restart: a cosine from :data:`CHECK_RATE` = 0.1, or the first
+rate if that is lower, down to the last one over a quarter of ``cycle_epochs``) runs from the
+end point. If it improves the objective by less than ``converged_tol`` the fit is converged;
+otherwise, under ``"cosine"``, check cycles repeat (each one also the next stretch of
+optimisation, as in warm-restart schedules) until one does or ``max_epochs`` is reached. The
+parameters returned are the best seen at the end of a cycle. Under ``"stepped"`` the check runs
+on a copy and the stepped result is returned unchanged (the authors' procedure stays exact);
+only ``converged`` and its evidence are added. ``benchmarks/convergence.py`` measures that a
+converged default fit is within 0.1% of a run five times longer.
 """
 
 from __future__ import annotations
@@ -50,8 +50,8 @@ PAPER_COUNTS_PER_STEP = 10
 #: A check cycle lasts this share of ``cycle_epochs`` (at least :data:`MIN_CHECK_EPOCHS`).
 CHECK_SHARE = 0.25
 MIN_CHECK_EPOCHS = 50
-#: A check cycle starts at this share of the first learning rate.
-CHECK_PEAK = 0.1
+#: A check cycle starts at this learning rate, or at the first rate if that is lower.
+CHECK_RATE = 0.1
 
 
 @dataclass
@@ -63,7 +63,7 @@ class History:
     them; ``lr`` the learning rate of each epoch; ``lr_steps`` the epochs after which the stepped
     schedule's rate stepped down; ``checks`` one entry per check cycle (see the module
     docstring): its first and last epoch, the objective before and after, and the relative
-    improvement.
+    improvement; ``check_rate`` the learning rate a check cycle starts at.
     """
 
     loss: list[float] = field(default_factory=list)
@@ -75,6 +75,7 @@ class History:
     stop_reason: str = ""
     converged: bool = False
     seconds: float = 0.0
+    check_rate: float = CHECK_RATE
 
     @property
     def epochs(self) -> int:
@@ -85,8 +86,9 @@ class History:
         """The evidence behind :attr:`converged` (stored as ``training["convergence"]``)."""
         return {
             "criterion": (
-                "a check cycle (warm restart at a tenth of the first rate, cosine to the last, "
-                f"a quarter of cycle_epochs) lowers the objective by less than {tol:g} (relative)"
+                f"a check cycle (warm restart at learning rate {self.check_rate:g}, cosine to "
+                "the last rate, a quarter of cycle_epochs) lowers the objective by less than "
+                f"{tol:g} (relative)"
             ),
             "tol": tol,
             "checks": list(self.checks),
@@ -235,6 +237,7 @@ def run(
     hist = History()
     t0 = time.perf_counter()
     bar = progress_bar(config.max_epochs, desc="fit", unit="epochs", enabled=progress)
+    hist.check_rate = min(CHECK_RATE, rates[0])
     stepper = _Stepper(params, loss_fn, opt, hist, bar)
     try:
         if config.schedule == "cosine":
@@ -259,7 +262,7 @@ def _check_cycle(
     n = min(_check_epochs(config), config.max_epochs - hist.epochs)
     first = hist.epochs + 1
     for e in range(n):
-        stepper.step(cosine_rate(e, n, CHECK_PEAK * rates[0], rates[-1]))
+        stepper.step(cosine_rate(e, n, hist.check_rate, rates[-1]))
     after = stepper.value()
     record = {
         "first_epoch": first,
