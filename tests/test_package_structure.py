@@ -20,7 +20,7 @@ SRC = Path(ps.__file__).parent
 #: Pipeline order: a module may import only from its own stage or earlier ones.
 STAGES = [
     ("_keys", "_types", "_utils"),
-    ("design",),
+    ("design", "_label_checks"),
     ("io",),
     ("stats",),
     ("priors",),

@@ -65,12 +65,43 @@ def torch_threads(n: int | None) -> Iterator[None]:
         torch.set_num_threads(old)
 
 
+def current_umask() -> int:
+    """The process's file-mode creation mask (read without changing it where the OS allows)."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _public_modes(path: Path) -> None:
+    """Give ``path`` (and a folder's contents) the modes of new files under the umask.
+
+    ``mkstemp``/``mkdtemp`` (and safetensors) create 0600/0700; outputs must be readable by
+    whoever may read a normal new file (0644/0755 under umask 022, 0664/0775 under 002).
+    """
+    mask = current_umask()
+    entries = [path]
+    if path.is_dir():
+        entries += [
+            Path(root) / name for root, dirs, files in os.walk(path) for name in dirs + files
+        ]
+    for entry in entries:
+        if entry.is_symlink():
+            continue
+        with contextlib.suppress(OSError):
+            entry.chmod((0o777 if entry.is_dir() else 0o666) & ~mask)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, *, directory: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; move it onto ``path`` only on success.
 
     A user's existing file is never left half-written: on error the temporary is removed
-    and ``path`` is untouched.
+    and ``path`` is untouched. The result gets the mode a new file or folder gets under the
+    current umask (0644 / 0755 under umask 022), not the private mode of a temporary.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -88,6 +119,7 @@ def atomic_path(path: str | os.PathLike, *, directory: bool = False) -> Iterator
         else:
             tmp.unlink(missing_ok=True)
         raise
+    _public_modes(tmp)
     if directory and path.exists():
         if not path.is_dir():
             shutil.rmtree(tmp, ignore_errors=True)
@@ -100,6 +132,24 @@ def atomic_path(path: str | os.PathLike, *, directory: bool = False) -> Iterator
         shutil.rmtree(old, ignore_errors=True)
     else:
         os.replace(tmp, path)
+
+
+def file_checksum(path: str | os.PathLike) -> str:
+    """SHA-256 of a file (or of a folder's files, in name order), read in 4 MiB blocks."""
+    import hashlib
+
+    path = Path(path)
+    if path.is_dir():
+        digest = hashlib.sha256()
+        for child in sorted(p for p in path.rglob("*") if p.is_file()):
+            digest.update(str(child.relative_to(path)).encode())
+            digest.update(file_checksum(child).encode())
+        return digest.hexdigest()
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 class _LineProgress:

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from ._keys import BASAL, CTRL
+from ._label_checks import canonical_map, check_kept, check_raw_labels, label_warnings
 
 if TYPE_CHECKING:
     from ._types import Encoding
@@ -233,6 +234,8 @@ class LabelSummary:
     n_cells: pd.Series
     dropped_small: pd.Series
     excluded: pd.Series
+    #: What :func:`canonical_labels` warned about (see :mod:`pertspectra._label_checks`).
+    findings: dict[str, list[str]] = field(default_factory=dict)
 
     def describe(self) -> str:
         """One human-readable paragraph."""
@@ -309,8 +312,12 @@ def canonical_labels(
     parser: LabelParser | None = None,
     exclude_labels: Iterable[str] = (),
     min_cells: int = 50,
+    column: str = "labels",
 ) -> tuple[pd.Series, LabelSummary]:
-    """Canonicalise per-cell labels, drop excluded and rare labels.
+    """Canonicalise per-cell labels, drop excluded and rare labels, check what is left.
+
+    Surrounding whitespace is stripped; the errors and warnings are listed in
+    :mod:`pertspectra._label_checks`.
 
     Parameters
     ----------
@@ -322,48 +329,44 @@ def canonical_labels(
         Raw labels that are neither perturbations nor controls (e.g. ``none_detected``).
     min_cells
         Labels with fewer cells (after canonicalisation) are dropped, as the authors do.
+    column
+        What the labels come from, for messages (``"obs['perturbation']"``).
 
     Returns
     -------
     A categorical series of canonical labels aligned with ``labels`` (NaN for dropped cells),
     and a :class:`LabelSummary`.
+
+    Raises
+    ------
+    ValueError
+        On a bad label, no control cells, or no label with ``min_cells`` cells.
     """
     parser = parser or LabelParser()
-    raw = pd.Series(labels).reset_index(drop=True)
-    if raw.isna().any():
-        n = int(raw.isna().sum())
-        msg = f"{n} cell(s) have a missing (NaN) perturbation label; drop them or give them a label"
-        raise ValueError(msg)
-    raw = raw.astype(str)
+    raw = labels if isinstance(labels, pd.Series) else pd.Series(labels, dtype=object)
+    check_raw_labels(raw, column=column)
+    raw = raw.reset_index(drop=True).astype(str)
     excl = {str(e) for e in exclude_labels}
     is_excl = raw.isin(excl)
     uniq = pd.unique(raw[~is_excl])
-    mapping = {u: parser.canonical(u) for u in uniq}
+    mapping = canonical_map(uniq, parser, column=column)
     canon = raw.map(mapping)  # NaN where excluded
     counts = canon.value_counts()
     small = counts[counts < min_cells]
     keep = counts[counts >= min_cells]
     canon = canon.where(canon.isin(keep.index))
     excluded = raw[is_excl].value_counts()
-    if small.size:
-        logger.info("dropping %d label(s) with fewer than %d cells", small.size, min_cells)
-    if keep.empty:
-        msg = f"no label has at least min_cells={min_cells} cells"
-        raise ValueError(msg)
-    if CONTROL_LABEL not in keep.index:
-        seen = ", ".join(map(str, uniq[:8]))
-        msg = (
-            "no control cells: no label matches the control names "
-            f"{list(parser.controls)} (with at least {min_cells} cells); "
-            f"pass the control label explicitly (labels seen: {seen}, ...)"
-        )
-        raise ValueError(msg)
+    check_kept(counts, min_cells, parser=parser, column=column, seen=uniq, excluded=excl)
+    findings = label_warnings(
+        raw, mapping, keep.index, parser=parser, exclude_labels=sorted(excl), column=column
+    )
     order = [CONTROL_LABEL, *sorted(k for k in keep.index if k != CONTROL_LABEL)]
     cat = pd.Categorical(canon, categories=order)
     summary = LabelSummary(
         n_cells=keep.reindex(order).astype(int),
         dropped_small=small.astype(int),
         excluded=excluded.astype(int),
+        findings=findings,
     )
     return pd.Series(cat, index=pd.Series(labels).index, name="label"), summary
 

@@ -119,7 +119,7 @@ def test_value_checks_and_counts(client, tmp_path):
         )
         with pytest.raises(ValueError, match=kind) as info:
             compute_group_stats(adata, allow_counts=True, chunk_size=1, **KW)
-        assert f"first at cell {cell})" in str(info.value)
+        assert f"first at cell {cell}," in str(info.value)
     # raw counts without normalize: refused before the full pass
     adata = ad.AnnData(
         X=da.from_array(mem.layers["dense"], chunks=(400, -1)),

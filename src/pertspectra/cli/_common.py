@@ -49,11 +49,21 @@ class _StderrHandler(logging.StreamHandler):
         pass
 
 
+class _Formatter(logging.Formatter):
+    """The message alone; a warning or error as ``warning: ...`` / ``error: ...``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        if record.levelno >= logging.WARNING:
+            return f"{'warning' if record.levelno == logging.WARNING else 'error'}: {text}"
+        return text
+
+
 def configure_logging(verbose: int = 0, quiet: bool = False) -> None:
     """Send pertspectra's log records to stderr at the chosen level (CLI only)."""
     level = logging.WARNING if quiet else (logging.DEBUG if verbose > 0 else logging.INFO)
     handler = _StderrHandler()
-    handler.setFormatter(logging.Formatter("%(message)s"))
+    handler.setFormatter(_Formatter("%(message)s"))
     root = logging.getLogger("pertspectra")
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -86,8 +96,8 @@ def command(app: typer.Typer, name: str | None = None) -> Callable[[Callable], C
                 raise
             except USER_ERRORS as err:
                 fail(message(err))
-            except KeyboardInterrupt:
-                typer.echo("error: interrupted", err=True)
+            except KeyboardInterrupt as err:  # the library's message starts "interrupted"
+                typer.echo(f"error: {message(err) if err.args else 'interrupted'}", err=True)
                 raise typer.Exit(code=130) from None
             except Exception as err:
                 traceback.print_exc()

@@ -9,6 +9,7 @@ import typer
 
 from . import _options as o
 from ._common import command, input_file, split_list
+from ._prior import attach_prior, prior_for
 
 app = typer.Typer()
 
@@ -67,6 +68,7 @@ def evaluate(
     ] = None,
     encoding: o.Encoding = "gene",
     prior_key: o.PriorKey = None,
+    prior: o.PriorFile = None,
     no_graph: o.NoGraph = False,
     parametrization: o.Parametrization = "effects",
     n_factors: o.NFactors = None,
@@ -114,6 +116,10 @@ def evaluate(
         pd.read_csv(input_file(split, "--split file"), dtype={"cell": str}) if split else None
     )
     adata = ad.read_h5ad(data)
+    graph = prior_for(adata, data, prior, prior_key)
+    attach_prior(adata, graph)
+    if graph is not None:
+        options["prior_key"] = None  # attached under the default key
     if ceiling is not None:
         absent = [x for x in ceiling if x not in adata.layers]
         if absent:
@@ -148,6 +154,7 @@ def evaluate(
         **stats_kwargs,
     )
     card.settings["data"] = str(data)
+    card.settings["prior_file"] = None if prior is None else str(prior)
     card.write(out, overwrite=overwrite)
     if not pseudobulk and split is None:
         typer.echo("split written to " + str(out / "split.csv"))

@@ -9,7 +9,9 @@ from typing import Annotated, Any
 import typer
 
 from . import _options as o
+from . import _resume
 from ._common import command, input_file, split_list
+from ._prior import attach_prior, prior_for
 
 app = typer.Typer()
 
@@ -17,8 +19,8 @@ app = typer.Typer()
 @command(app, "fit")
 def fit(
     data: Annotated[Path, typer.Argument(help="Perturb-seq .h5ad (cells x genes); read backed.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Model folder to write.")],
     perturbation_key: Annotated[str, typer.Option(help="obs column with perturbation labels.")],
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Model folder to write.")] = None,
     control: o.Control = None,
     pseudobulk: Annotated[
         bool, typer.Option("--pseudobulk", help="DATA holds one mean per label (no cells).")
@@ -34,6 +36,7 @@ def fit(
     min_cells: o.MinCells = 50,
     encoding: o.Encoding = "gene",
     prior_key: o.PriorKey = None,
+    prior: o.PriorFile = None,
     no_graph: o.NoGraph = False,
     parametrization: o.Parametrization = "effects",
     n_factors: o.NFactors = None,
@@ -55,6 +58,8 @@ def fit(
         bool, typer.Option("--dry-run", help="Print expected memory and time per epoch, then stop.")
     ] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing model folder.")] = False,
+    resume: o.Resume = None,
+    checkpoint_every: o.CheckpointEvery = 60.0,
     progress: o.Progress = True,
 ) -> None:
     """Fit PertSpectra to DATA and save the model folder."""
@@ -63,6 +68,8 @@ def fit(
     import pertspectra as ps
 
     input_file(data)
+    out = _resume.resolve_out(out, resume)
+    ck = _resume.prepare(out, resume=resume is not None, overwrite=overwrite, dry_run=dry_run)
     if (out / "model.json").exists() and not overwrite and not dry_run:
         msg = f"{out} already holds a model; pass --overwrite to replace it"
         raise FileExistsError(msg)
@@ -83,16 +90,22 @@ def fit(
         if normalize:
             msg = "--normalize applies to cells; pseudobulk means are used as given"
             raise ValueError(msg)
-        stats = ps.stats.from_pseudobulk(ad.read_h5ad(data), n_cells_key=n_cells_key, **common)
+        bulk = ad.read_h5ad(data)
+        graph = prior_for(bulk, data, prior, prior_key)
+        stats = ps.stats.from_pseudobulk(bulk, n_cells_key=n_cells_key, **common)
     else:
         adata = ad.read_h5ad(data, backed="r")
         try:
+            graph = prior_for(adata, data, prior, prior_key)
             stats = ps.stats.compute_group_stats(
                 adata, min_cells=min_cells, normalize=normalize, target_sum=target_sum,
                 progress=progress, **common,
             )  # fmt: skip
         finally:
             adata.file.close()
+    attach_prior(stats, graph)
+    if graph is not None:
+        options["prior_key"] = None  # attached under the default key
     info = stats.uns["pertspectra_stats"]
     dropped = list(info["dropped_labels"])
     n_cells = (
@@ -113,8 +126,13 @@ def fit(
         return
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # said once below, as plain sentences
-        model = ps.train.fit(stats, seed=seed, progress=progress, **options)
-    model.save(out, overwrite=overwrite)
+        with _resume.interruptible(out, ck, resume=resume is not None):
+            model = ps.train.fit(
+                stats, seed=seed, progress=progress, checkpoint=ck, resume=resume is not None,
+                checkpoint_every=checkpoint_every, **options,
+            )  # fmt: skip
+    model.training["inputs"] = _resume.input_checksums(data, prior)
+    model.save(out, overwrite=overwrite or _resume.only_checkpoint(out))
     typer.echo(model.summary())
     for text in ps.enrich.fit_warnings(model):
         typer.echo(f"warning: {text}", err=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -12,6 +13,8 @@ from ._common import command, input_file
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from pertspectra.model import FittedModel
 
 app = typer.Typer()
 
@@ -25,7 +28,10 @@ GeneSets = Annotated[
 ]
 Data = Annotated[
     Path | None,
-    typer.Option(help="The fitted .h5ad: its prior graph (varp) feeds the diagnostics."),
+    typer.Option(
+        help="The prior file from `pertspectra prior` (or an .h5ad holding the graph in varp): "
+        "the graph feeds the diagnostics."
+    ),
 ]
 PerturbationKey = Annotated[
     str | None, typer.Option(help="obs column with perturbation labels (with --data).")
@@ -38,30 +44,46 @@ StringFile = Annotated[
 ]
 
 
-def read_gene_sets(paths: list[Path]) -> dict[str, list[str]]:
-    """Gene sets from GMT files and OrgDb SQLite files, merged (later names win)."""
+def read_gene_sets(
+    paths: list[Path], *, genes: Iterable[str] | None = None
+) -> dict[str, list[str]]:
+    """Gene sets from GMT files and OrgDb SQLite files, merged (later names win).
+
+    With ``genes`` (the measured genes), a file none of whose sets names one is an error.
+    """
     import pertspectra as ps
 
+    measured = None if genes is None else list(genes)
     sets: dict[str, list[str]] = {}
     for path in paths:
         input_file(path, "gene-set file")
         if path.suffix in (".sqlite", ".db"):
-            sets |= ps.priors.go_gene_sets_from_orgdb(path)
+            read = ps.priors.go_gene_sets_from_orgdb(path)
         else:
-            sets |= ps.priors.read_gmt(path)
+            read = ps.priors.read_gmt(path)
+        if measured is not None:
+            ps.priors.check_gene_sets(read, measured, source=f"gene-set file {path}")
+        sets |= read
     if not sets:
         msg = "no gene sets read (pass --gene-sets FILE.gmt)"
         raise ValueError(msg)
     return sets
 
 
-def prior_edges(data: Path, key: str = "pertspectra_prior") -> pd.DataFrame | None:
-    """The prior graph stored in ``data`` (``varp[key]``) as an edge table, or ``None``."""
+def prior_edges(
+    data: Path, key: str = "pertspectra_prior", *, model: FittedModel | None = None
+) -> pd.DataFrame | None:
+    """The prior graph stored in ``data`` (``varp[key]``) as an edge table, or ``None``.
+
+    With ``model``, ``data`` lacking genes of the model is an error.
+    """
     import anndata as ad
     import pandas as pd
     import scipy.sparse as sp
 
     adata = ad.read_h5ad(input_file(data), backed="r")
+    if model is not None:
+        model.check_genes(adata.var_names, source=f"--data {data}")
     if key not in adata.varp:
         return None
     coo = sp.triu(sp.csr_matrix(adata.varp[key]), k=1).tocoo()
@@ -94,8 +116,8 @@ def programs(
         msg = f"{out} exists and is not empty; pass --overwrite to replace it"
         raise FileExistsError(msg)
     model = ps.model.load_model(model_dir)
-    sets = read_gene_sets(gene_sets)
-    prior = prior_edges(data) if data is not None else None
+    sets = read_gene_sets(gene_sets, genes=model.genes)
+    prior = prior_edges(data, model=model) if data is not None else None
     del perturbation_key  # labels come from the model; accepted for symmetry with `similarity`
     edges = None
     if string is not None:

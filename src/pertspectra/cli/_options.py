@@ -32,6 +32,14 @@ PriorKey = Annotated[
     str | None,
     typer.Option(help="varp key of the prior graph (default pertspectra_prior when present)."),
 ]
+PriorFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--prior",
+        help="Prior graph file from `pertspectra prior` (its genes must be DATA's); replaces "
+        "a graph stored in DATA.",
+    ),
+]
 NoGraph = Annotated[bool, typer.Option("--no-graph", help="Drop the graph term entirely.")]
 Parametrization = Annotated[
     str,
@@ -85,6 +93,22 @@ Device = Annotated[str, typer.Option(help="'auto', 'cpu' or 'cuda'.")]
 Dtype = Annotated[str, typer.Option(help="'float32' or 'float64'.")]
 Progress = Annotated[bool, typer.Option(help="Show progress.")]
 Overwrite = Annotated[bool, typer.Option(help="Replace an existing output.")]
+Resume = Annotated[
+    Path | None,
+    typer.Option(
+        help="Continue the interrupted fit whose checkpoint is in DIR/checkpoint (the same data "
+        "and options; --out may be left out). Same seed, CPU and --threads: the same model bit "
+        "for bit as an uninterrupted fit.",
+        metavar="DIR",
+    ),
+]
+CheckpointEvery = Annotated[
+    float,
+    typer.Option(
+        help="Seconds between checkpoints of a running fit (kept in OUT/checkpoint, removed "
+        "when the model is saved; also written on Ctrl-C/SIGTERM). 0: every epoch."
+    ),
+]
 Out = Annotated[Path, typer.Option("--out", "-o", help="Output folder.")]
 
 

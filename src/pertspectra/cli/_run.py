@@ -20,6 +20,7 @@ from typing import Annotated, Any
 
 import typer
 
+from .._utils import file_checksum
 from . import _options as o
 from ._common import command, input_file, split_list
 
@@ -27,21 +28,6 @@ app = typer.Typer()
 
 #: Stages in order; ``report`` always runs (it only reads).
 ORDER = ("prior", "fit", "evaluate", "programs", "similarity", "report")
-
-
-def file_checksum(path: Path, _cache: dict[tuple[str, int, int], str] | None = None) -> str:
-    """SHA-256 of a file (or of a folder's files, in name order)."""
-    if path.is_dir():
-        digest = hashlib.sha256()
-        for child in sorted(p for p in path.rglob("*") if p.is_file()):
-            digest.update(str(child.relative_to(path)).encode())
-            digest.update(file_checksum(child).encode())
-        return digest.hexdigest()
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 22), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _hash(obj: Any) -> str:
@@ -194,7 +180,7 @@ def run(
     man = _Manifest(out, command_line(ctx), data, seed)
     prior_file = out / ps.report.STAGES["prior"]
     model_dir = out / ps.report.STAGES["fit"]
-    fitted_data = prior_file if string is not None else data
+    graph_file = prior_file if string is not None else None  # graph only: fit reads DATA
 
     def files(*paths: Path | None) -> dict[str, str]:
         return {str(p): man.checksum(p) for p in paths if p is not None}
@@ -220,7 +206,7 @@ def run(
     upstream_prior = ["prior"] if string is not None else []
     # what the fit and evaluate stages pass alike to their commands
     fitting = {
-        "data": fitted_data, "seed": seed, "overwrite": True, "progress": progress,
+        "data": data, "prior": graph_file, "seed": seed, "overwrite": True, "progress": progress,
         "pseudobulk": pseudobulk, "n_cells_key": n_cells_key, "normalize": normalize,
         "target_sum": target_sum, "min_cells": min_cells,
         **_cli_labels(labels_opts), **_cli_fit(fit_opts),
@@ -277,7 +263,7 @@ def run(
             out=out / ps.report.STAGES["similarity"],
             embedding=embedding,
             metric=metric,
-            data=fitted_data,
+            data=data,
             perturbation_key=perturbation_key,
             pseudobulk=pseudobulk,
             control=labels_opts["control"],
@@ -387,9 +373,14 @@ def report(
         Path | None, typer.Option("--out", "-o", help="HTML file (default DIR/report.html).")
     ] = None,
     title: Annotated[str | None, typer.Option(help="Report title.")] = None,
+    overwrite: o.Overwrite = False,
 ) -> None:
     """Build DIR/report.html from the stored results in DIR (computes nothing new)."""
     import pertspectra as ps
 
+    target = out if out is not None else results / ps.report.REPORT
+    if target.exists() and not overwrite:
+        msg = f"{target} already exists; pass --overwrite to replace it"
+        raise FileExistsError(msg)
     path = ps.report.build_report(results, out=out, title=title)
     typer.echo(f"report written to {path}")

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from . import _options as o
 from ._common import command, input_file, split_list
 from ._interpret import read_gene_sets
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 app = typer.Typer()
 
@@ -79,16 +82,28 @@ def similarity(
     import pertspectra as ps
     from pertspectra.io import write_json, write_table
 
+    from .._utils import atomic_path
+
     if out.exists() and any(out.iterdir()) and not overwrite:
         msg = f"{out} exists and is not empty; pass --overwrite to replace it"
         raise FileExistsError(msg)
     model = ps.model.load_model(model_dir)
+    # knowledge files first (cheap, and checked against the model's genes before any work)
+    targets = {t for label in model.labels for t in str(label).split("+")}
+    sets = read_gene_sets(gene_sets, genes=[*model.genes, *targets]) if gene_sets else None
+    known: dict[str, pd.DataFrame] = {}
+    for p in pairs or []:
+        known[p.name.split(".")[0]] = pair_table = ps.similarity.read_gene_pairs(
+            input_file(p, "pairs file")
+        )
+        ps.priors.check_pairs_named(pair_table, targets, source=f"pairs file {p}")
     stats = None
     if data is not None:
         if perturbation_key is None:
             msg = "--data needs --perturbation-key"
             raise ValueError(msg)
         adata = ad.read_h5ad(input_file(data))
+        model.check_genes(adata.var_names, source=f"--data {data}")
         controls = split_list(control) or None
         excluded = split_list(exclude_labels)
         if pseudobulk:
@@ -120,18 +135,14 @@ def similarity(
     sim = ps.similarity.similarity_matrix(embeddings[embedding], metric=metric)  # type: ignore[arg-type]
     clusters = ps.similarity.cluster(sim, n_clusters=n_clusters)
     terms = None
-    if gene_sets:
-        terms = ps.similarity.cluster_terms(clusters, read_gene_sets(gene_sets))
+    if sets is not None:
+        terms = ps.similarity.cluster_terms(clusters, sets)
     summary = ps.similarity.cluster_summary(clusters, terms)
     table = clusters.rename("cluster").to_frame()
     if terms is not None:
         table["top_terms"] = table["cluster"].map(summary["top_terms"])
     bench = curves = None
     if pairs:
-        known = {
-            p.name.split(".")[0]: ps.similarity.read_gene_pairs(input_file(p, "pairs file"))
-            for p in pairs
-        }
         bench = ps.similarity.benchmark_pairs(
             embeddings,
             known,
@@ -161,22 +172,22 @@ def similarity(
                         for name in ("auprc_trapezoid", "best_f1")
                     ]  # fmt: skip
             bench = pd.concat([bench, pd.DataFrame(rows)], ignore_index=True)
-    out.mkdir(parents=True, exist_ok=True)
-    write_table(sim, out / "similarity.csv", overwrite=True)
-    write_table(table, out / "clusters.csv", overwrite=True)
-    if terms is not None:
-        write_table(terms, out / "cluster_terms.csv", overwrite=True)
-    if bench is not None:
-        write_table(bench.set_index("pairs_file"), out / "benchmark.csv", overwrite=True)
-    if curves is not None:
-        write_table(curves.set_index("pairs_file"), out / "pr_curves.csv", overwrite=True)
     settings = {
         "model": str(model_dir), "embedding": embedding, "metric": metric,
         "embeddings_scored": kinds, "data": None if data is None else str(data),
         "pairs": [str(p) for p in pairs or []], "gene_sets": [str(g) for g in gene_sets or []],
         "n_clusters": int(clusters.nunique()), "permutations": permutations, "seed": seed,
     }  # fmt: skip
-    write_json(settings, out / "settings.json")
+    with atomic_path(out, directory=True) as tmp:  # all files or none, no stale ones
+        write_table(sim, tmp / "similarity.csv")
+        write_table(table, tmp / "clusters.csv")
+        if terms is not None:
+            write_table(terms, tmp / "cluster_terms.csv")
+        if bench is not None:
+            write_table(bench.set_index("pairs_file"), tmp / "benchmark.csv")
+        if curves is not None:
+            write_table(curves.set_index("pairs_file"), tmp / "pr_curves.csv")
+        write_json(settings, tmp / "settings.json")
     typer.echo(
         f"{len(sim)} perturbations, embedding {embedding}, metric {metric}: "
         f"{clusters.nunique()} clusters"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +55,28 @@ def read_predictions(path: str | os.PathLike) -> pd.DataFrame:
         msg = f"predictions file {path} has missing or non-numeric values (labels {list(bad[:5])})"
         raise ValueError(msg)
     return pd.concat([table[list(META_COLUMNS)], values], axis=1)
+
+
+def check_prediction_genes(
+    predictions: Mapping[str, pd.DataFrame], genes: Sequence[str], *, source: str = "the data"
+) -> None:
+    """Refuse, before any fit, predictions that lack genes of the data they are scored on.
+
+    Raises ``ValueError`` naming the predictions, how many of the data's genes they lack and
+    examples (extra gene columns are ignored when scoring).
+    """
+    for name, table in predictions.items():
+        columns = set(map(str, table.columns)) - set(META_COLUMNS)
+        missing = [str(g) for g in genes if str(g) not in columns]
+        if missing:
+            extra = sorted(columns - set(map(str, genes)))
+            msg = (
+                f"predictions {name!r} are for other genes than {source}: they lack "
+                f"{len(missing)} of its {len(genes)} genes (e.g. {missing[:5]})"
+                + (f" and have {len(extra)} it lacks (e.g. {extra[:5]})" if extra else "")
+                + "; predict every gene of the data (its var_names), e.g. with a model fitted on it"
+            )
+            raise ValueError(msg)
 
 
 def predictions_for(

@@ -206,6 +206,7 @@ def holdout_cells(
     A :class:`Holdout` with the fits and the ``control``, ``mean`` and ``training_mean``
     baselines.
     """
+    from .._label_checks import quietly
     from ..stats import compute_group_stats
 
     raw = adata.obs[perturbation_key]
@@ -214,7 +215,7 @@ def holdout_cells(
     is_test = split_cells(raw, fraction=fraction, seed=seed)
     kw = {"perturbation_key": perturbation_key, "progress": False, **stats_kwargs}
     train = compute_group_stats(adata[~is_test], **kw)
-    held = compute_group_stats(adata[is_test], **{**kw, "min_cells": 1})
+    held = quietly(compute_group_stats)(adata[is_test], **{**kw, "min_cells": 1})  # checked above
     labels = [lab for lab in held.obs_names if lab != CONTROL_LABEL and lab in train.obs_names]
     observed = held[labels].to_df()
     control = held[CONTROL_LABEL].to_df().iloc[0]

@@ -32,7 +32,7 @@ import pandas as pd
 from .._keys import KEYS, LAYER_WEIGHTED_SUM, STATS_UNS, WEIGHT
 from ..design import CONTROL_LABEL, LabelParser, canonical_labels, control_parser
 from ._baselines import baseline_predictions
-from ._external import predictions_for
+from ._external import check_prediction_genes, predictions_for
 from ._holdout import _fit_all
 from ._metrics import prediction_metrics, rank_l1
 from ._protocols import check_split, make_split
@@ -70,8 +70,10 @@ def _half_means(
     adata: AnnData, mask: np.ndarray, perturbation_key: str, opts: dict[str, Any]
 ) -> pd.DataFrame:
     """Per-label means of the cells in ``mask`` (empty when no control cell is among them)."""
+    from .._label_checks import quietly
     from ..stats import compute_group_stats
 
+    compute_group_stats = quietly(compute_group_stats)  # labels checked on all cells already
     try:
         stats = compute_group_stats(
             adata[mask], perturbation_key=perturbation_key, progress=False, **opts
@@ -138,9 +140,11 @@ def evaluate(
     ``adata.obsm["pertspectra_split"]``: one column per fold (``fold0``, ...) with each cell's
     role (``train``, ``val``, ``test``; empty for cells of dropped labels).
     """
+    from .._label_checks import quietly
     from .._utils import default_rng, progress_bar
     from ..stats import compute_group_stats, from_pseudobulk
 
+    compute_group_stats = quietly(compute_group_stats)  # on folds: labels checked on all cells
     t_start = time.perf_counter()
     fits = dict(fits) if fits is not None else {"pertspectra": {}}
     predictions = dict(predictions or {})
@@ -148,6 +152,7 @@ def evaluate(
     if clash:
         msg = f"method name(s) {sorted(clash)} are taken; choose other names"
         raise ValueError(msg)
+    check_prediction_genes(predictions, [str(g) for g in adata.var_names])
     if pseudobulk:
         everything = from_pseudobulk(
             adata, perturbation_key=perturbation_key, n_cells_key=n_cells_key, **stats_kwargs
@@ -175,6 +180,7 @@ def evaluate(
             parser=parser,
             exclude_labels=stats_kwargs.get("exclude_labels", ()),
             min_cells=stats_kwargs.get("min_cells", 50),
+            column=f"obs[{perturbation_key!r}]",
         )
         kept = canon.notna().to_numpy()
         labels = [str(x) for x in canon[kept]]

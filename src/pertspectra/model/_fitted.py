@@ -6,7 +6,8 @@ genes, columns on the simplex), ``B`` (factors x factors), ``kappa`` (1 element)
 ``gene_scale`` (genes), with the on-target term also ``on_target`` (design columns; the
 log-factor on each perturbation's own target gene, zero where it has none), and ``model.json``
 with ``genes``, ``design_columns``, ``labels``, ``on_target_genes`` (design column -> target
-gene), ``config``, ``training`` and ``versions``. Nothing is pickled; loading validates names and shapes.
+gene), ``config``, ``training`` and ``versions``. Nothing is pickled; loading checks both files
+first (``_schema``: sizes, links, the JSON schema and format version, the tensor header).
 """
 
 from __future__ import annotations
@@ -138,6 +139,44 @@ class FittedModel:
             )
             raise ValueError(msg)
 
+    def check_genes(self, genes: Iterable[object], *, source: str) -> None:
+        """Refuse data that lacks genes of the model (data of other genes).
+
+        Parameters
+        ----------
+        genes
+            The data's gene names (``var_names``).
+        source
+            How the message names the data (e.g. ``"--data screen.h5ad"``).
+
+        Raises
+        ------
+        ValueError
+            Naming how many of the model's genes ``genes`` lacks, with examples. Genes of the
+            data that the model lacks are only logged (they are not used).
+        """
+        have = [str(g) for g in genes]
+        present = set(have)
+        missing = [g for g in self.genes if g not in present]
+        extra = sorted(present - set(self.genes))
+        if missing:
+            also = (
+                f" and has {len(extra)} genes the model lacks (e.g. {extra[:5]})" if extra else ""
+            )
+            msg = (
+                f"{source} has other genes than the model: it lacks {len(missing)} of the model's "
+                f"{len(self.genes)} genes (e.g. {missing[:5]}){also}; use the data the model was "
+                "fitted on (the same var_names)"
+            )
+            raise ValueError(msg)
+        if extra:
+            logger.warning(
+                "%s has %d genes the model was not fitted on (e.g. %s); they are not used",
+                source,
+                len(extra),
+                extra[:5],
+            )
+
     @property
     def on_target_gene_index(self) -> np.ndarray:
         """Per design column, the index of its target gene in :attr:`genes` (``-1``: none)."""
@@ -219,53 +258,61 @@ class FittedModel:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> FittedModel:
-        """Load a model folder written by :meth:`save`, validating names and shapes."""
-        from safetensors.numpy import load_file
+        """Load a model folder written by :meth:`save`, checking everything before using it.
+
+        Nothing is executed or unpickled: ``model.json`` is checked against its schema (every
+        key and type, the format version, settings accepted by :class:`ModelConfig`, unknown
+        keys refused), ``model.safetensors``'s header against the shapes ``model.json``
+        implies (float tensors, no unknown ones) before the tensors are read, both files'
+        sizes are bounded before reading, and a file that is a link leading out of the folder
+        is refused.
+
+        Raises
+        ------
+        FileNotFoundError
+            ``path`` lacks ``model.json`` or ``model.safetensors``.
+        ValueError
+            A truncated, corrupt or edited file, or an unsupported format version; the
+            one-line message names the file.
+        """
+        from . import _schema
 
         path = Path(path)
-        if not (path / METADATA).is_file() or not (path / TENSORS).is_file():
-            msg = f"{path} is not a pertspectra model folder (needs {METADATA} and {TENSORS})"
+        if not path.is_dir():
+            msg = f"model folder {path} not found (a model folder holds {METADATA} and {TENSORS})"
             raise FileNotFoundError(msg)
-        try:
-            meta = json.loads((path / METADATA).read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as err:
-            msg = f"{path / METADATA} is not valid JSON ({err}); the model folder is corrupt"
-            raise ValueError(msg) from None
-        if not isinstance(meta, dict):
-            msg = f"{path / METADATA} does not hold a JSON object; the model folder is corrupt"
-            raise ValueError(msg)
-        try:
-            tensors = load_file(str(path / TENSORS))
-        except Exception as err:  # safetensors raises its own error types for bad bytes
-            msg = f"{path / TENSORS} cannot be read ({type(err).__name__}: {err}); the file is truncated or corrupt"
-            raise ValueError(msg) from None
-        missing = [n for n in _NAMES if n not in tensors]
-        if missing:
-            msg = f"{path / TENSORS} lacks tensors {missing}"
-            raise ValueError(msg)
-        for key in ("genes", "design_columns", "labels", "config"):
-            if key not in meta:
-                msg = f"{path / METADATA} lacks {key!r}"
-                raise ValueError(msg)
+        meta_file = _schema.model_file(path, METADATA)
+        tensor_file = _schema.model_file(path, TENSORS)
+        meta = _schema.parse_metadata(
+            meta_file,
+            _schema.read_bytes(
+                meta_file, limit=_schema.MAX_METADATA_BYTES, why="bytes a model.json may have"
+            ),
+        )
+        config = _schema.model_config(meta_file, meta["config"])
+        shapes = _schema.expected_shapes(meta, config)
+        data = _schema.read_bytes(
+            tensor_file,
+            limit=_schema.tensor_limit(shapes),
+            why=f"bytes the shapes in {METADATA} allow",
+        )
+        tensors = _schema.read_tensors(tensor_file, data, shapes)
         try:
             return cls(
-                **{n: np.asarray(tensors[n], dtype=np.float64) for n in _NAMES},
-                genes=[str(g) for g in meta["genes"]],
+                **{n: tensors[n] for n in _NAMES},
+                genes=list(meta["genes"]),
                 design=Design.from_dict(meta),
-                config=ModelConfig.from_dict(meta["config"]),
-                training=dict(meta.get("training", {})),
-                versions=dict(meta.get("versions", {})),
-                on_target=(
-                    np.asarray(tensors["on_target"], dtype=np.float64)
-                    if "on_target" in tensors
-                    else None
-                ),
-                on_target_genes={
-                    str(k): str(v) for k, v in dict(meta.get("on_target_genes", {})).items()
-                },
+                config=config,
+                training=dict(meta["training"]),
+                versions=dict(meta["versions"]),
+                on_target=tensors.get("on_target"),
+                on_target_genes=dict(meta["on_target_genes"]),
             )
-        except (TypeError, AttributeError, IndexError) as err:
-            msg = f"{path / METADATA} has an entry of the wrong type ({err}); the model folder is corrupt or was edited"
+        except (ValueError, TypeError, KeyError) as err:
+            msg = (
+                f"{tensor_file} does not match {meta_file} ({' '.join(str(err).split())}); "
+                "the model folder is corrupt or was edited; fit or save the model again"
+            )
             raise ValueError(msg) from None
 
     def summary(self) -> str:

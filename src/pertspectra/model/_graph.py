@@ -53,8 +53,12 @@ every tile entry is one unordered pair :math:`j < k`, counted twice in the value
 :math:`V_I \mathrel{+}= R\, W_J^\top` and :math:`V_J \mathrel{+}= R^\top W_I^\top`. Per tile:
 
 1. one GEMM writes :math:`q = (a + \rho) - W_I^\top (a B W)_J` into a tile buffer pre-filled
-   with the constant (``addmm_``);
-2. the edges of the tile are gathered from :math:`q` (:math:`p = 1 - q`);
+   with the constant (``addmm_``); when :math:`\rho` is within 1024 machine epsilons of 0,
+   :math:`q` is clamped at its exact lower bound :math:`\rho`, which rounding could cross;
+2. the edges of the tile are gathered from :math:`q` (:math:`p = 1 - q`); where that
+   :math:`p` is below :math:`2^{13}` machine epsilons (float32: 1e-3; :math:`\rho` near 1,
+   :math:`\kappa` near 0), where :math:`1 - q` has lost its precision, it is recomputed as
+   :math:`(1-\rho)\kappa + W_j^\top (a B W)_k`, a sum of non-negative terms;
 3. :math:`R = 1/q` into a second buffer, then ``log_`` in place and a sum (accumulated in
    float64 across tiles);
 4. the edge corrections :math:`-(A^2/p + A/q)` are added to :math:`R` at the edges, and
@@ -66,7 +70,8 @@ it); the backward only scales the stored gradients. Without gradients only steps
 :math:`R`) run. Cost: about :math:`1.5\, g^2 L` multiply-adds with gradients (half of
 :math:`M` plus two half-products for :math:`V`), :math:`0.5\, g^2 L` without, plus three
 elementwise passes over :math:`g^2/2` entries; memory: two tiles, :math:`W^\top`, :math:`-aBW`
-and :math:`V` (each :math:`g \times L`, zero-padded), and the edges.
+and :math:`V` (each :math:`g \times L`, zero-padded), and the edges (plus, only where an edge's
+:math:`p` is recomputed, :math:`(aBW)^\top` and a gather of at most 16,384 edges x :math:`L`).
 
 Precision: tile sums are accumulated in float64 across tiles; in float32 the value and gradients
 agree with a float64 evaluation as well as the naive float32 autograd version does (measured at

@@ -15,6 +15,33 @@ from torch.autograd.function import once_differentiable
 
 from ._graph_prior import GraphPrior, _round_up
 
+#: ``q`` is clamped at ``rho`` only when ``rho`` is below this many machine epsilons.
+_Q_CLAMP_EPS = 1024
+#: ``p`` of an edge is recomputed by :func:`_edge_p` where ``1 - q`` is below this many machine
+#: epsilons (float32: about 1e-3; there ``1 - q`` has a relative error of about 1e-4 or more).
+_P_REFINE_EPS = 1 << 13
+#: Edges per gather in :func:`_edge_p` (bounds its temporary to this many x ``K`` elements).
+_EDGE_CHUNK = 1 << 14
+
+
+def _edge_p(
+    Wt_i: torch.Tensor, CnT_j: torch.Tensor, idx: torch.Tensor, width: int, p_floor: torch.Tensor
+) -> torch.Tensor:
+    """``p = (1-rho) kappa + a M`` on a tile's edges, as a sum of non-negative terms.
+
+    ``1 - q`` would cancel catastrophically where ``p`` is small (``rho`` near 1, ``kappa``
+    near 0): in float32 it is off by about 6e-8, so ``p`` of 1e-8 becomes 0 and ``log p``
+    infinite. ``a M_jk = W_j^T (a B W)_k`` has only non-negative terms, so ``p`` keeps its
+    relative precision.
+    """
+    out = torch.empty(idx.numel(), dtype=Wt_i.dtype, device=Wt_i.device)
+    for e0 in range(0, idx.numel(), _EDGE_CHUNK):
+        sub = idx[e0 : e0 + _EDGE_CHUNK]
+        rows = torch.div(sub, width, rounding_mode="floor")
+        am = (Wt_i.index_select(0, rows) * CnT_j.index_select(0, sub - rows * width)).sum(1)
+        torch.sub(p_floor, am, out=out[e0 : e0 + _EDGE_CHUNK])
+    return out
+
 
 def _blocked(
     W: torch.Tensor,
@@ -39,7 +66,12 @@ def _blocked(
     Cn = torch.zeros((K, g), dtype=dt, device=dev)  # -a B W, zero-padded
     torch.mm(B, W, out=Cn[:L])
     Cn[:L].mul_(-a)
+    CnT: torch.Tensor | None = None
     const = a + rho
+    p_floor = one_m_rho * kappa  # p = (1-rho) kappa + a M: its exact lower bound (M >= 0)
+    # q > rho exactly (M < 1); clamp only where rounding (about eps * (a + rho)) can cross it
+    q_floor = rho if rho < _Q_CLAMP_EPS * torch.finfo(dt).eps else None
+    p_refine = _P_REFINE_EPS * torch.finfo(dt).eps
 
     height = min(block, g)
     width = min(col_block, g)
@@ -60,6 +92,8 @@ def _blocked(
             w = min(col_block, g - c0)
             q = qbuf[: h * w].view(h, w)
             q.fill_(const).addmm_(Wt_i, Cn[:, c0 : c0 + w])  # q = a + rho - a M
+            if q_floor is not None:
+                q.clamp_min_(q_floor)
             diag = c0 == r0
             if diag:  # mask j >= k inside the diagonal square: log 1 = 0
                 d = min(h, w)
@@ -71,6 +105,13 @@ def _blocked(
                 wgt = plan.weight[sl[0] : sl[1]]
                 qe = q.view(-1).index_select(0, idx)
                 pe = 1.0 - qe
+                # where p is small, 1 - q has lost its precision: recompute those edges
+                small = torch.nonzero(pe < p_refine).squeeze(1)
+                if small.numel():
+                    if CnT is None:  # -a B W transposed (g x K, contiguous), for the gathers
+                        CnT = Cn.T.contiguous()
+                    sub = idx.index_select(0, small)
+                    pe[small] = _edge_p(Wt_i, CnT[c0 : c0 + w], sub, w, p_floor)
                 edge_acc += (wgt * torch.log(qe) - wgt * wgt * torch.log(pe)).sum(
                     dtype=torch.float64
                 )

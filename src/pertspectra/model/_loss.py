@@ -39,8 +39,16 @@ class LossTerms:
 def poisson_recon(
     mu: torch.Tensor, weighted_sum: torch.Tensor, weight: torch.Tensor
 ) -> torch.Tensor:
-    """Constant-free weighted Poisson NLL over groups: ``sum(w_c mu - S log mu)``."""
-    return (weight[:, None] * mu).sum() - torch.xlogy(weighted_sum, mu).sum()
+    """Constant-free weighted Poisson NLL over groups: ``sum(w_c mu - S log mu)``.
+
+    ``S log mu`` is taken as 0 where ``S = 0`` in value *and* gradient: ``xlogy``'s gradient
+    wrt ``mu`` is ``S / mu``, which is ``0 / 0 = nan`` where a mean has underflowed to zero on
+    an all-zero entry (an all-zero gene, a fully knocked-down target). Elsewhere nothing
+    changes (same value, same gradient, bit for bit).
+    """
+    observed = weighted_sum != 0
+    safe_mu = torch.where(observed, mu, torch.ones_like(mu))
+    return (weight[:, None] * mu).sum() - torch.xlogy(weighted_sum, safe_mu).sum()
 
 
 def pertspectra_loss(

@@ -13,6 +13,7 @@ import pandas as pd
 
 from pertspectra._keys import KEYS
 
+from ._check import check_shared_genes
 from ._files import read_header, split_header
 from ._genes import GeneLookup, gene_lookup, harmonize_genes
 from ._graph import prior_matrix, read_edge_list_detailed
@@ -256,7 +257,21 @@ def add_prior(
         if min_score is not None:
             prov["min_score"] = float(min_score)
 
-    mat = prior_matrix(edges, var_names, binary=binary, aliases=aliases)
+    source_name = str(prov.get("file", "DataFrame"))
+    matched = [v for v in var_names if v in known or symbol_of.get(v, v) in known]
+    check_shared_genes(
+        known,
+        var_names,
+        source=source_name,
+        what="gene names",
+        data="the var_names",
+        n_shared=len(matched),
+    )
+    try:
+        mat = prior_matrix(edges, var_names, binary=binary, aliases=aliases)
+    except ValueError as err:
+        msg = f"{source_name}: {err}"
+        raise ValueError(msg) from None
     degree = mat.getnnz(axis=1)
     index = {n: i for i, n in enumerate(var_names)}
     index.update({s: index[v] for s, v in aliases.items()})

@@ -88,7 +88,7 @@ def embedding(
     ------
     ValueError
         For an unknown ``kind``, a ``data_*`` kind without ``data``, ``data`` without a control
-        row or sharing no gene or perturbation with the model.
+        row, lacking genes of the model or sharing no perturbation with it.
 
     Examples
     --------
@@ -107,6 +107,7 @@ def embedding(
         if data is None:
             msg = f"embedding kind {kind!r} needs data= (a perturbation-level AnnData)"
             raise ValueError(msg)
+        model.check_genes(data.var_names, source="data")
         present = set(map(str, data.obs_names))
         shared = [lab for lab in labels if lab in present]
         if not shared:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeGuard
 
 import numpy as np
@@ -33,12 +33,19 @@ def get_matrix(adata: AnnData, layer: str | None) -> Any:
 
         f = adata.file._file if adata.file.is_open else h5py.File(adata.filename, "r")
         if "layers" not in f or layer not in f["layers"]:
-            msg = f"layer {layer!r} not found in {adata.filename}"
+            present = list(f["layers"].keys()) if "layers" in f else []
+            msg = (
+                f"layer {layer!r} not found in {adata.filename}; available layers: {present} "
+                "(name one with layer= / --layer, or leave it out to read X)"
+            )
             raise KeyError(msg)
         elem = f["layers"][layer]
         return sparse_dataset(elem) if isinstance(elem, h5py.Group) else elem
     if layer not in adata.layers:
-        msg = f"layer {layer!r} not found; available layers: {list(adata.layers)}"
+        msg = (
+            f"layer {layer!r} not found; available layers: {list(adata.layers)} "
+            "(name one with layer= / --layer, or leave it out to read X)"
+        )
         raise KeyError(msg)
     return adata.layers[layer]
 
@@ -73,28 +80,70 @@ def chunk_values(chunk: np.ndarray | sp.spmatrix) -> np.ndarray:
     return chunk.data if is_sparse(chunk) else np.asarray(chunk).ravel()
 
 
-def check_values(chunk: np.ndarray | sp.spmatrix, *, start: int, what: str) -> None:
-    """Raise on NaN, infinite or negative entries, naming the first offending cell."""
+def check_values(
+    chunk: np.ndarray | sp.spmatrix,
+    *,
+    start: int,
+    what: str,
+    cells: Sequence[object] | None = None,
+    genes: Sequence[object] | None = None,
+) -> None:
+    """Raise on NaN, infinite or negative entries, naming how many and the first cell and gene.
+
+    Parameters
+    ----------
+    chunk
+        Rows ``start, start + 1, ...`` of the matrix.
+    start
+        Index of the chunk's first row.
+    what
+        Name of the matrix (``"X"``, ``"layer 'counts'"``).
+    cells, genes
+        All cell and gene names (``obs_names``, ``var_names``), to name the first bad entry;
+        ``None``: it is named by position only.
+    """
     vals = chunk_values(chunk)
-    bad = ~np.isfinite(vals)
-    if bad.any() or (vals < 0).any():
-        dense_bad = _bad_rows(chunk)
-        kind = "NaN or infinite" if bad.any() else "negative"
+    nonfinite = ~np.isfinite(vals)
+    if not nonfinite.any() and not (vals < 0).any():
+        return
+    row, col = _first_bad(chunk, negative=not nonfinite.any())
+    cell = f" {cells[start + row]!r}" if cells is not None else ""
+    gene = f" {genes[col]!r}" if genes is not None else f" {col}"
+    where = (
+        f"in cells {start}-{start + chunk.shape[0] - 1} (first at cell {start + row}{cell}, "
+        f"gene{gene})"
+    )
+    if nonfinite.any():
+        n_nan = int(np.isnan(vals).sum())
         msg = (
-            f"{what} contains {kind} values (first at cell {start + int(dense_bad[0])}); "
-            "expression must be finite and non-negative"
+            f"{what} contains NaN or infinite values: {n_nan} NaN and "
+            f"{int(nonfinite.sum()) - n_nan} infinite {where}; expression must be finite: fix "
+            "or drop those cells or genes, or read another layer (layer= / --layer)"
         )
-        raise ValueError(msg)
+    else:
+        msg = (
+            f"{what} contains negative values: {int((vals < 0).sum())} {where}; expression must "
+            "be non-negative (scaled or centred data such as sc.pp.scale output cannot be fit): "
+            "give log-normalized values, or raw counts with normalize='log1p' (--normalize "
+            "log1p), e.g. from another layer (layer= / --layer)"
+        )
+    raise ValueError(msg)
 
 
-def _bad_rows(chunk: np.ndarray | sp.spmatrix) -> np.ndarray:
+def _first_bad(chunk: np.ndarray | sp.spmatrix, *, negative: bool) -> tuple[int, int]:
+    """Row and column of the first (row-major) NaN/infinite entry, or negative one."""
+
+    def bad(v: np.ndarray) -> np.ndarray:
+        return v < 0 if negative else ~np.isfinite(v)
+
     if sp.issparse(chunk):
         c = sp.csr_matrix(chunk)
-        bad = ~np.isfinite(c.data) | (c.data < 0)
         rows = np.repeat(np.arange(c.shape[0]), np.diff(c.indptr))
-        return rows[bad]
+        i = int(np.flatnonzero(bad(c.data))[0])
+        return int(rows[i]), int(c.indices[i])
     arr = np.asarray(chunk)
-    return np.where((~np.isfinite(arr) | (arr < 0)).any(axis=1))[0]
+    r, c2 = np.argwhere(bad(arr))[0]
+    return int(r), int(c2)
 
 
 def looks_like_counts(chunk: np.ndarray | sp.spmatrix) -> tuple[bool, float]:

@@ -42,6 +42,7 @@ from ._chunks import (
     log1p_normalize,
     looks_like_counts,
 )
+from ._validate import check_screen
 
 if TYPE_CHECKING:
     from anndata import AnnData
@@ -112,44 +113,56 @@ def compute_group_stats(
     ``obs["n_cells"]``, ``obs["weight"]``, ``X`` the mean expression (float64), layers
     ``"weighted_sum"``, ``"sum"``, ``"sum_squares"``; ``var`` copied from ``adata``;
     ``varp["pertspectra_prior"]`` carried over when present; ``uns["pertspectra_stats"]`` the
-    settings and what was dropped.
+    settings, what was dropped (``dropped_labels``, ``dropped_n_cells``: labels below
+    ``min_cells`` and their cells, also logged as one line) and what was warned about
+    (``no_guide_labels``, ``combinations_without_singles``, ``never_alone``).
 
     Raises
     ------
     KeyError
-        If ``perturbation_key`` or ``layer`` is missing.
+        If ``perturbation_key`` or ``layer`` is missing (naming the columns or layers present).
     ValueError
-        On missing labels, no control cells, NaN/inf/negative values, duplicated gene names, or
-        raw counts without ``normalize``/``allow_counts`` (:class:`CountsError`).
+        Before the pass over the values: on missing, empty or whitespace-variant labels, an
+        unknown explicit control, no control cells, empty or duplicated gene names, or an option
+        out of range. During the pass: on NaN/inf/negative values (naming how many, the first
+        cell and gene), or raw counts without ``normalize``/``allow_counts``
+        (:class:`CountsError`, checked on the first chunk).
+
+    Warns
+    -----
+    Logged (``logging``): labels that look like cells without a guide (``none_detected``,
+    ``unassigned``, ``multiplet``, ...) fitted as perturbations, ``exclude_labels`` matching no
+    label, labels differing only in case, and combinations whose targets never occur alone
+    (their separate effects are not identified under ``encoding="gene"``).
     """
     from anndata import AnnData
 
-    if perturbation_key not in adata.obs.columns:
-        msg = f"obs column {perturbation_key!r} not found; available: {list(adata.obs.columns)}"
-        raise KeyError(msg)
+    check_screen(
+        adata,
+        perturbation_key=perturbation_key,
+        min_cells=min_cells,
+        chunk_size=chunk_size,
+        target_sum=target_sum,
+    )
     if weighting not in ("label", "uniform"):
         msg = f"weighting must be 'label' or 'uniform', got {weighting!r}"
         raise ValueError(msg)
     if normalize not in (None, "log1p"):
         msg = f"normalize must be None or 'log1p', got {normalize!r}"
         raise ValueError(msg)
-    if adata.var_names.has_duplicates:
-        dup = adata.var_names[adata.var_names.duplicated()].unique()[:5].tolist()
-        msg = f"duplicated gene names in var_names (e.g. {dup}); call adata.var_names_make_unique()"
-        raise ValueError(msg)
 
     raw = adata.obs[perturbation_key]
     if isinstance(raw.dtype, pd.CategoricalDtype):
         raw = raw.cat.remove_unused_categories()
     values = raw.cat.categories if isinstance(raw.dtype, pd.CategoricalDtype) else raw.unique()
-    parser = control_parser(
-        list(values), controls=controls, separator=separator, column=f"obs[{perturbation_key!r}]"
-    )
+    column = f"obs[{perturbation_key!r}]"
+    parser = control_parser(list(values), controls=controls, separator=separator, column=column)
     labels, summary = canonical_labels(
-        raw.to_numpy(dtype=object),
+        raw.astype(object),
         parser=parser,
         exclude_labels=exclude_labels,
         min_cells=min_cells,
+        column=column,
     )
     logger.info("%s", summary.describe())
     codes = labels.cat.codes.to_numpy()
@@ -179,9 +192,10 @@ def compute_group_stats(
             check_first=check_first,
         )
     else:
+        genes = adata.var_names
         bar = progress_bar(adata.n_obs, desc="group statistics", unit="cells", enabled=progress)
         for start, stop, chunk in iter_row_chunks(x, chunk_size):
-            check_values(chunk, start=start, what=what)
+            check_values(chunk, start=start, what=what, cells=adata.obs_names, genes=genes)
             if start == 0:
                 counts_like, vmax = looks_like_counts(chunk)
                 _check_counts(
@@ -257,5 +271,6 @@ def _stats_info(
         dropped_labels=[str(k) for k in summary.dropped_small.index],
         dropped_n_cells=summary.dropped_small.to_numpy().astype(int).tolist(),
         excluded_n_cells=int(summary.excluded.sum()),
+        **{k: list(v) for k, v in summary.findings.items()},
     )
     return info

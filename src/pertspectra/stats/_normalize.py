@@ -57,7 +57,13 @@ def normalize_log1p(
     parts = []
     for start in range(0, adata.n_obs, chunk_size):
         chunk = x[start : start + chunk_size]
-        check_values(chunk, start=start, what=f"layer {layer!r}" if layer else "X")
+        check_values(
+            chunk,
+            start=start,
+            what=f"layer {layer!r}" if layer else "X",
+            cells=adata.obs_names,
+            genes=adata.var_names,
+        )
         parts.append(log1p_normalize(chunk, target_sum).astype(np.float32))
     out = sp.vstack(parts, format="csr") if sp.issparse(x) else np.vstack(parts)
     if layer is None:

@@ -26,8 +26,10 @@ import pandas as pd
 import scipy.sparse as sp
 
 from .._keys import LAYER_SUM, LAYER_SUM_SQUARES, LAYER_WEIGHTED_SUM, N_CELLS, STATS_UNS, WEIGHT
+from .._label_checks import no_control_message
 from ..design import CONTROL_LABEL, canonical_labels, control_parser
 from ._chunks import get_matrix
+from ._validate import check_obs_key, check_screen
 
 if TYPE_CHECKING:
     from anndata import AnnData
@@ -140,10 +142,9 @@ def from_pseudobulk(
 
     from .._keys import KEYS
 
-    for key in (perturbation_key, n_cells_key):
-        if key is not None and key not in adata.obs.columns:
-            msg = f"obs column {key!r} not found; available: {list(adata.obs.columns)}"
-            raise KeyError(msg)
+    check_screen(adata, perturbation_key=perturbation_key)
+    if n_cells_key is not None:
+        check_obs_key(adata, n_cells_key, option="n_cells_key")
     if weighting not in ("label", "uniform"):
         msg = f"weighting must be 'label' or 'uniform', got {weighting!r}"
         raise ValueError(msg)
@@ -161,23 +162,24 @@ def from_pseudobulk(
             "leave min_cells=None (without counts no label can be filtered by size)"
         )
         raise ValueError(msg)
-    if adata.var_names.has_duplicates:
-        dup = adata.var_names[adata.var_names.duplicated()].unique()[:5].tolist()
-        msg = f"duplicated gene names in var_names (e.g. {dup}); call adata.var_names_make_unique()"
-        raise ValueError(msg)
 
     exclude = [str(e) for e in exclude_labels]
-    raw = adata.obs[perturbation_key].astype(object).to_numpy()
-    if pd.isna(raw).any():
-        n = int(pd.isna(raw).sum())
-        msg = f"{n} row(s) have a missing (NaN) label in obs[{perturbation_key!r}]"
+    column = f"obs[{perturbation_key!r}]"
+    labels = adata.obs[perturbation_key].astype(object)
+    if labels.isna().any():
+        n = int(labels.isna().sum())
+        msg = (
+            f"{n} row(s) have a missing (NaN) label in {column} (first: "
+            f"{labels.index[labels.isna().to_numpy()][:3].tolist()}); give them a label or drop them"
+        )
         raise ValueError(msg)
-    raw = raw.astype(str)
+    raw = labels.to_numpy().astype(str)
     parser = control_parser(
-        list(pd.unique(raw)), controls=controls, separator=separator,
-        column=f"obs[{perturbation_key!r}]",
-    )  # fmt: skip
-    canon, _ = canonical_labels(raw, parser=parser, exclude_labels=exclude, min_cells=1)
+        list(pd.unique(raw)), controls=controls, separator=separator, column=column
+    )
+    canon, summary = canonical_labels(
+        labels, parser=parser, exclude_labels=exclude, min_cells=1, column=column
+    )
     groups = list(canon.cat.categories)
     codes = canon.cat.codes.to_numpy()
     kept = np.flatnonzero(codes >= 0)
@@ -208,11 +210,12 @@ def from_pseudobulk(
             msg = f"no label has at least min_cells={min_cells} cells"
             raise ValueError(msg)
         if small[groups.index(CONTROL_LABEL)]:
-            seen = ", ".join(map(str, pd.unique(raw[kept])[:8]))
-            msg = (
-                "no control cells: no label matches the control names "
-                f"{list(parser.controls)} (with at least {min_cells} cells); "
-                f"pass the control label explicitly (labels seen: {seen}, ...)"
+            msg = no_control_message(
+                parser,
+                column=column,
+                seen=pd.unique(raw[kept]),
+                min_cells=min_cells,
+                n_control=int(n_cells[groups.index(CONTROL_LABEL)]),
             )
             raise ValueError(msg)
         keep = ~small
@@ -262,6 +265,7 @@ def from_pseudobulk(
         "n_cells_known": known,
         "n_cells_key": "" if n_cells_key is None else n_cells_key,
         "merged_labels": merged,
+        **{k: list(v) for k, v in summary.findings.items()},
     }
     logger.info(
         "%d labels from %d pseudobulk rows (%d excluded, %d merged, %d below min_cells)",

@@ -8,6 +8,7 @@ used by :func:`~pertspectra.train.fit` (as a keyword shortcut) and by the CLI (a
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields, replace
 from typing import TYPE_CHECKING, Any
 
@@ -110,8 +111,8 @@ class TrainConfig:
             raise ValueError(msg)
         if self.learning_rates is not None:
             rates = tuple(float(x) for x in self.learning_rates)
-            if not rates or any(not r > 0 for r in rates):
-                msg = f"learning_rates must be a non-empty sequence of positive numbers, got {self.learning_rates!r}"
+            if not rates or any(not 0 < r < math.inf for r in rates):
+                msg = f"learning_rates must be a non-empty sequence of positive finite numbers, got {self.learning_rates!r}"
                 raise ValueError(msg)
             if self.schedule == "cosine" and len(rates) != 2:
                 msg = f"learning_rates of the cosine schedule are (first, last), got {self.learning_rates!r}"

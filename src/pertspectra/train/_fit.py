@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import os
 import warnings
 from dataclasses import fields, replace
 from typing import TYPE_CHECKING, Any
@@ -17,6 +18,7 @@ from .._utils import default_rng, resolve_device, torch_threads
 from ..design import LabelParser, build_design
 from ..model._config import ModelConfig, default_n_factors
 from ..model._fitted import FittedModel, on_target_gene_index
+from ._checks import check_dtype_range, check_finite_end, check_step_settings
 from ._config import TrainConfig
 from ._store import store_results
 
@@ -47,6 +49,9 @@ def fit(
     progress: bool = True,
     key_added: str = "pertspectra",
     store: bool = True,
+    checkpoint: str | os.PathLike | None = None,
+    resume: bool = False,
+    checkpoint_every: float = 60.0,
     **kwargs: Any,
 ) -> FittedModel:
     """Fit PertSpectra to a Perturb-seq screen.
@@ -87,6 +92,17 @@ def fit(
         Prefix of the slots written into ``adata`` (see Returns).
     store
         Write the results into ``adata`` (skipped for a backed AnnData).
+    checkpoint
+        Folder for checkpoints (safetensors + JSON, written atomically; see
+        :mod:`pertspectra.train._checkpoint`), every ``checkpoint_every`` seconds and on Ctrl-C
+        (the fit stops at the end of the epoch, writes it and raises ``KeyboardInterrupt``).
+        Kept after the fit, holding its final state: delete it once the model is saved.
+    resume
+        Continue the fit in ``checkpoint`` (same data and settings, checked: a difference is an
+        error naming it); on the CPU with the same seed, dtype and threads, bit-identical to an
+        uninterrupted fit. Without ``resume`` a folder holding a checkpoint is an error.
+    checkpoint_every
+        Seconds between checkpoints (0: every epoch).
     **kwargs
         Shortcuts, each routed to the one object that owns it: any field of
         :class:`~pertspectra.model.ModelConfig` (``n_factors=50``, ``lam=...``) or
@@ -110,7 +126,10 @@ def fit(
     TypeError
         On a keyword that no config or statistics option owns.
     ValueError
-        On invalid settings or data (see :func:`~pertspectra.stats.compute_group_stats`).
+        On invalid settings or data (see :func:`~pertspectra.stats.compute_group_stats`), or
+        a checkpoint made with other data or settings.
+    FileExistsError, FileNotFoundError
+        On a ``checkpoint`` folder that already holds one (without ``resume``), or none (with).
 
     Examples
     --------
@@ -128,12 +147,14 @@ def fit(
     from ..model._loss import LossTerms, pertspectra_loss
     from ..model._module import PertSpectraModule
     from ..stats import compute_group_stats
+    from ._checkpoint import open_checkpoint, stats_checksum
     from ._loop import run
 
     if "rng" in kwargs:
         seed = kwargs.pop("rng")
     config, tconfig, stats_kwargs = _route_options(config, train_config, kwargs)
     tconfig = tconfig.resolved(config.parametrization)
+    check_step_settings(config, tconfig)
 
     if is_group_stats(adata):
         if stats_kwargs:
@@ -193,12 +214,15 @@ def fit(
     seeds = [int(x) for x in default_rng(seed).integers(2**62, size=tconfig.n_init)]
     h = torch.as_tensor(design.matrix(labels), dtype=tdtype, device=dev)
     s = torch.as_tensor(np.asarray(stats.layers[LAYER_WEIGHTED_SUM]), dtype=tdtype, device=dev)
+    check_dtype_range(s, tconfig.dtype)
     w = torch.as_tensor(stats.obs[WEIGHT].to_numpy(), dtype=tdtype, device=dev)
     gprior = (
         None
         if prior_matrix is None
         else GraphPrior.from_scipy(prior_matrix, dtype=tdtype, device=dev)
     )
+    data_sha256 = stats_checksum(stats, design.matrix(labels), prior_matrix)
+    fit_seed = int(seed) if isinstance(seed, int | np.integer) else None
 
     logger.info(
         "fitting %d labels x %d genes, %d design columns, %d factors on %s (%s)",
@@ -214,7 +238,13 @@ def fit(
     init_converged: list[bool] = []
     with torch_threads(tconfig.threads):
         n_threads = torch.get_num_threads()
-        for init_seed in seeds:
+        settings = {**config.to_dict(), **tconfig.to_dict(), "encoding": encoding}
+        settings |= {"seed": seeds if fit_seed is None else fit_seed, "device": dev.type}
+        ck = open_checkpoint(
+            checkpoint, resume=resume, every=checkpoint_every, settings=settings,
+            data=data_sha256, threads=n_threads,
+        )  # fmt: skip
+        for i_init, init_seed in enumerate(seeds):
             gen = torch.Generator().manual_seed(init_seed)
             module = PertSpectraModule(
                 len(design.columns),
@@ -234,9 +264,11 @@ def fit(
                 tconfig,
                 weight_decay=float(config.weight_decay or 0.0),
                 progress=progress,
+                checkpoint=None if ck is None else ck.slot(i_init),
             )
             with torch.no_grad():
                 terms = pertspectra_loss(module, h, weighted_sum=s, weight=w, prior=gprior)
+            check_finite_end(module, terms)
             init_losses.append(float(terms.total))
             init_converged.append(hist.converged)
             if best is None or float(terms.total) < float(best[2].total):
@@ -272,6 +304,8 @@ def fit(
         "device": str(dev),
         "threads": n_threads,
         "seed": init_seed,
+        "fit_seed": fit_seed,
+        "data_sha256": data_sha256,
         "init_final_losses": init_losses,
         "init_converged": init_converged,
         "prior": prior_desc,
@@ -373,5 +407,8 @@ def _resolve_prior(
     if mat.shape != (n_genes, n_genes):
         msg = f"prior graph has shape {mat.shape}, expected ({n_genes}, {n_genes}) aligned to var_names"
         raise ValueError(msg)
+    from ..priors import check_prior_matrix
+
+    mat = check_prior_matrix(mat, source=desc if prior is None else "the prior= matrix")
     n_edges = (sp.triu(mat, k=1) != 0).sum()
     return mat, f"{desc}; {int(n_edges)} undirected edges"

@@ -27,6 +27,10 @@ parameters returned are the best seen at the end of a cycle. Under ``"stepped"``
 on a copy and the stepped result is returned unchanged (the authors' procedure stays exact);
 only ``converged`` and its evidence are added. ``benchmarks/convergence.py`` measures that a
 converged default fit is within 0.1% of a run five times longer.
+
+**Checkpoints** (``run(..., checkpoint=slot)``): the state is written every ``slot.every``
+seconds, at the end of the stepped schedule, at the end and on SIGINT/SIGTERM, and a run started
+on a checkpoint ends as an uninterrupted one would, bit for bit (:mod:`._checkpoint`).
 """
 
 from __future__ import annotations
@@ -35,12 +39,18 @@ import logging
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import torch
 
+from ._checkpoint import deferred_signals, pack, unpack
+from ._history import CHECK_RATE, History
+
+__all__ = ["CHECK_RATE", "History", "cosine_rate", "run"]
+
 if TYPE_CHECKING:
+    from ._checkpoint import Slot
     from ._config import TrainConfig
 
 logger = logging.getLogger(__name__)
@@ -50,50 +60,6 @@ PAPER_COUNTS_PER_STEP = 10
 #: A check cycle lasts this share of ``cycle_epochs`` (at least :data:`MIN_CHECK_EPOCHS`).
 CHECK_SHARE = 0.25
 MIN_CHECK_EPOCHS = 50
-#: A check cycle starts at this learning rate, or at the first rate if that is lower.
-CHECK_RATE = 0.1
-
-
-@dataclass
-class History:
-    """What happened during training.
-
-    ``loss`` is the objective per epoch; ``recon`` and ``graph`` its two parts (the Poisson
-    reconstruction before the weight ``lam``, and the graph term), when ``loss_fn`` returns
-    them; ``lr`` the learning rate of each epoch; ``lr_steps`` the epochs after which the stepped
-    schedule's rate stepped down; ``checks`` one entry per check cycle (see the module
-    docstring): its first and last epoch, the objective before and after, and the relative
-    improvement; ``check_rate`` the learning rate a check cycle starts at.
-    """
-
-    loss: list[float] = field(default_factory=list)
-    recon: list[float] = field(default_factory=list)
-    graph: list[float] = field(default_factory=list)
-    lr: list[float] = field(default_factory=list)
-    lr_steps: list[int] = field(default_factory=list)
-    checks: list[dict[str, float]] = field(default_factory=list)
-    stop_reason: str = ""
-    converged: bool = False
-    seconds: float = 0.0
-    check_rate: float = CHECK_RATE
-
-    @property
-    def epochs(self) -> int:
-        """Epochs run."""
-        return len(self.loss)
-
-    def convergence(self, tol: float) -> dict[str, Any]:
-        """The evidence behind :attr:`converged` (stored as ``training["convergence"]``)."""
-        return {
-            "criterion": (
-                f"a check cycle (warm restart at learning rate {self.check_rate:g}, cosine to "
-                "the last rate, a quarter of cycle_epochs) lowers the objective by less than "
-                f"{tol:g} (relative)"
-            ),
-            "tol": tol,
-            "checks": list(self.checks),
-            "last_improvement": self.checks[-1]["improvement"] if self.checks else None,
-        }
 
 
 class _Relative:
@@ -143,6 +109,17 @@ class _Stepper:
     ) -> None:
         self.params, self.loss_fn, self.opt, self.hist, self.bar = params, loss_fn, opt, hist, bar
         self.t0 = time.perf_counter()
+        # the schedule position beyond the history (checkpointed with it)
+        self.phase = "schedule"  # "schedule", then "verify" (stepped only), then "done"
+        self.best_value: float | None = None
+        self.best_state: list[torch.Tensor] | None = None
+        self.extra: dict[str, Any] = {}  # the stepped schedule's stage and rule counters
+        # checkpointing
+        self.checkpoint: Slot | None = None
+        self.writable = True  # False while the stepped schedule's check runs on a copy
+        self.pending: int | None = None  # a signal received, acted on at the epoch's end
+        self.seconds_before = 0.0  # training seconds of the runs this one resumes
+        self.last_write = time.monotonic()
 
     def step(self, lr: float) -> float:
         for group in self.opt.param_groups:
@@ -156,8 +133,13 @@ class _Stepper:
         if not math.isfinite(value):
             msg = (
                 f"the fit diverged: the loss became {value} at epoch {hist.epochs + 1} "
-                f"(learning rate {lr:g}); lower lam or the first learning rate, "
-                "or use dtype float64"
+                f"(learning rate {lr:g}); "
+                + (
+                    "the objective overflows at the initial parameters: lower lam, or use dtype "
+                    "float64"
+                    if hist.epochs == 0
+                    else "lower the first learning rate (learning_rates), or use dtype float64"
+                )
             )
             raise FloatingPointError(msg)
         self.opt.step()
@@ -193,6 +175,30 @@ class _Stepper:
             for p, v in zip(self.params, state, strict=True):
                 p.copy_(v)
 
+    def seconds(self) -> float:
+        return self.seconds_before + time.perf_counter() - self.t0
+
+    def boundary(self) -> None:
+        """End of an epoch (a consistent state): write a checkpoint when due or interrupted."""
+        if self.checkpoint is None:
+            return
+        if self.pending is not None:
+            if self.writable:
+                self.write()
+            msg = (
+                f"interrupted after epoch {self.hist.epochs}; the checkpoint "
+                f"{self.checkpoint.path} holds the fit so far"
+            )
+            raise KeyboardInterrupt(msg)
+        if self.writable and time.monotonic() - self.last_write >= self.checkpoint.every:
+            self.write()
+
+    def write(self) -> None:
+        """Write the checkpoint now."""
+        if self.checkpoint is not None:
+            self.checkpoint.write(*pack(self))
+            self.last_write = time.monotonic()
+
 
 def run(
     params: Sequence[torch.nn.Parameter],
@@ -201,6 +207,7 @@ def run(
     *,
     weight_decay: float = 0.001,
     progress: bool = True,
+    checkpoint: Slot | None = None,
 ) -> History:
     """Minimise ``loss_fn()`` over ``params`` with AdamW under ``config``'s schedule.
 
@@ -219,6 +226,9 @@ def run(
         AdamW weight decay (:attr:`pertspectra.model.ModelConfig.weight_decay`).
     progress
         Show progress (a bar on a terminal, a line every 30 s in a log).
+    checkpoint
+        Where to keep checkpoints (:class:`~pertspectra.train._checkpoint.Slot`); when it holds
+        one, the run continues from it (see the module docstring).
 
     Returns
     -------
@@ -239,14 +249,29 @@ def run(
     bar = progress_bar(config.max_epochs, desc="fit", unit="epochs", enabled=progress)
     hist.check_rate = min(CHECK_RATE, rates[0])
     stepper = _Stepper(params, loss_fn, opt, hist, bar)
+    stepper.checkpoint = checkpoint
     try:
-        if config.schedule == "cosine":
-            _cosine(stepper, config, rates)
-        else:
-            _stepped(stepper, config, rates)
+        saved = None if checkpoint is None else checkpoint.read()
+        if saved is not None and checkpoint is not None:
+            unpack(stepper, *saved)
+            bar.update(hist.epochs)
+            logger.info("resuming at epoch %d from %s", hist.epochs, checkpoint.path)
+        with deferred_signals(stepper):
+            if stepper.phase != "done":
+                if config.schedule == "cosine":
+                    _cosine(stepper, config, rates)
+                else:
+                    _stepped(stepper, config, rates)
+                stepper.phase = "done"
+                stepper.writable = True
+                stepper.write()
+            if stepper.pending is not None:
+                where = "nothing" if checkpoint is None else checkpoint.path
+                msg = f"interrupted after the run finished; {where} holds its result"
+                raise KeyboardInterrupt(msg)
     finally:
         bar.close()
-    hist.seconds = time.perf_counter() - t0
+    hist.seconds = stepper.seconds_before + time.perf_counter() - t0
     return hist
 
 
@@ -255,14 +280,15 @@ def _check_epochs(config: TrainConfig) -> int:
 
 
 def _check_cycle(
-    stepper: _Stepper, config: TrainConfig, rates: list[float], before: float
+    stepper: _Stepper, config: TrainConfig, rates: list[float], before: float, start: int
 ) -> tuple[float, dict[str, float]]:
-    """Run one check cycle from the current parameters; return its end value and record."""
+    """Run (or finish) the check cycle that began after epoch ``start``; return its end value and record."""
     hist = stepper.hist
-    n = min(_check_epochs(config), config.max_epochs - hist.epochs)
-    first = hist.epochs + 1
-    for e in range(n):
+    n = min(_check_epochs(config), config.max_epochs - start)
+    first = start + 1
+    for e in range(hist.epochs - start, n):
         stepper.step(cosine_rate(e, n, hist.check_rate, rates[-1]))
+        stepper.boundary()
     after = stepper.value()
     record = {
         "first_epoch": first,
@@ -279,19 +305,27 @@ def _check_cycle(
 def _cosine(stepper: _Stepper, config: TrainConfig, rates: list[float]) -> None:
     hist = stepper.hist
     n = min(config.cycle_epochs, config.max_epochs)
-    for e in range(n):
-        stepper.step(cosine_rate(e, n, rates[0], rates[-1]))
-    best_value, best_state = stepper.value(), stepper.snapshot()
-    while hist.epochs < config.max_epochs:
-        after, record = _check_cycle(stepper, config, rates, best_value)
-        if after < best_value:
-            best_value, best_state = after, stepper.snapshot()
-        if record["improvement"] < config.converged_tol and record["epochs"] >= _check_epochs(
-            config
-        ):
+    if stepper.best_value is None:  # the schedule itself (a resumed run may start inside it)
+        for e in range(hist.epochs, n):
+            stepper.step(cosine_rate(e, n, rates[0], rates[-1]))
+            stepper.boundary()
+        stepper.best_value, stepper.best_state = stepper.value(), stepper.snapshot()
+        stepper.boundary()
+    while True:  # check cycles; each starts where the last ended
+        last = hist.checks[-1] if hist.checks else None
+        full = last is not None and last["epochs"] >= _check_epochs(config)
+        if full and last is not None and last["improvement"] < config.converged_tol:
             hist.converged = True
             break
-    stepper.restore(best_state)
+        start = int(hist.checks[-1]["last_epoch"]) if hist.checks else n
+        if start >= config.max_epochs:
+            break
+        after, _ = _check_cycle(stepper, config, rates, stepper.best_value, start)
+        if after < stepper.best_value:
+            stepper.best_value, stepper.best_state = after, stepper.snapshot()
+        stepper.boundary()
+    assert stepper.best_state is not None  # set with best_value
+    stepper.restore(stepper.best_state)
     if hist.converged:
         hist.stop_reason = (
             f"converged after {hist.epochs} epochs: the last check cycle improved the "
@@ -317,17 +351,29 @@ def _stepped(stepper: _Stepper, config: TrainConfig, rates: list[float]) -> None
         if config.stopping == "relative"
         else _Paper(PAPER_COUNTS_PER_STEP)
     )
-    stage = 0
-    fired = False
-    for _ in range(config.max_epochs):
+    extra = stepper.extra
+    if not extra:
+        extra.update(stage=0, fired=False, rule=dict(vars(rule)))
+    for k, v in extra["rule"].items():
+        setattr(rule, k, v)
+    stage, fired = int(extra["stage"]), bool(extra["fired"])
+    while stepper.phase == "schedule" and hist.epochs < config.max_epochs:
         stepper.step(rates[stage])
         if rule.step_down(hist.loss):
             stage += 1
             hist.lr_steps.append(hist.epochs)
             if stage >= len(rates):
                 fired = True
-                break
-            logger.debug("epoch %d: learning rate -> %g", hist.epochs, rates[stage])
+            else:
+                logger.debug("epoch %d: learning rate -> %g", hist.epochs, rates[stage])
+        extra.update(stage=stage, fired=fired, rule=dict(vars(rule)))
+        if fired:
+            break
+        stepper.boundary()
+    if stepper.phase == "schedule":
+        stepper.phase = "verify"
+        stepper.write()  # a resumed run restarts the check below from here
+    stepper.writable = False
     # verify on a copy: the stepped result itself is returned unchanged
     end_value, end_state = stepper.value(), stepper.snapshot()
     n_loss = hist.epochs
@@ -339,7 +385,7 @@ def _stepped(stepper: _Stepper, config: TrainConfig, rates: list[float]) -> None
         betas=(0.9, 0.95),
         weight_decay=stepper.opt.param_groups[0]["weight_decay"],
     )
-    _, record = _check_cycle(stepper, budget, rates, end_value)
+    _, record = _check_cycle(stepper, budget, rates, end_value, hist.epochs)
     stepper.restore(end_state)
     for name in ("loss", "recon", "graph", "lr"):
         del getattr(hist, name)[n_loss:]

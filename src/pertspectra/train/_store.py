@@ -11,8 +11,10 @@ if TYPE_CHECKING:
 
     from ..model._fitted import FittedModel
 
-#: ``training`` entries too long for ``adata.uns`` (per-epoch or per-label); kept in the model.
+#: ``training`` entries too long for ``adata.uns`` (per-epoch or per-label), or keyed by file
+#: path (``inputs``: the CLI's input files and their SHA-256); kept in the model.
 HISTORY_KEYS = (
+    "inputs",
     "loss_history",
     "recon_history",
     "graph_history",
