@@ -121,7 +121,8 @@ def test_papalexi_end_to_end(shared_data_dir, tmp_path):
         ],
     )
     assert res.exit_code == 0, res.output
-    assert "dropped 1 label(s) below 50 cells: SPI1" in res.output
+    assert "dropped 1 label(s) below min_cells" in res.output
+    assert "SPI1 (" in res.output
     model = load_model(tmp_path / "papalexi")
     assert len(model.genes) == 299
     assert "ctrl" in model.labels

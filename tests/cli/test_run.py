@@ -218,3 +218,19 @@ def test_report_renders_in_headless_chromium_without_network(finished):
     assert external == [], external
     assert problems == []
     assert (out / "report.png").stat().st_size > 10_000
+
+
+def test_interrupted_fit_stage_says_how_run_continues(tmp_path, monkeypatch):
+    from pertspectra.cli import _fit
+
+    def interrupted(**kwargs):
+        msg = "interrupted after epoch 7; continue it with the same command and --resume X"
+        raise KeyboardInterrupt(msg)
+
+    monkeypatch.setattr(_fit, "fit", interrupted)
+    files = _inputs(tmp_path)
+    res = runner.invoke(app, _args(files, tmp_path / "results"))
+    assert res.exit_code == 130, res.output
+    assert "interrupted after epoch 7" in res.output
+    assert "run the same `pertspectra run` command again" in res.output
+    assert "--resume" not in res.output

@@ -106,21 +106,13 @@ def fit(
     attach_prior(stats, graph)
     if graph is not None:
         options["prior_key"] = None  # attached under the default key
-    info = stats.uns["pertspectra_stats"]
-    dropped = list(info["dropped_labels"])
     n_cells = (
         "cell counts unknown"
         if stats.obs["n_cells"].isna().any()
         else f"{int(stats.obs['n_cells'].sum())} cells"
     )
-    typer.echo(
-        f"{stats.n_obs} labels, {n_cells}, {stats.n_vars} genes"
-        + (
-            f"; dropped {len(dropped)} label(s) below {min_cells} cells: " + ", ".join(dropped[:10])
-            if dropped
-            else ""
-        )
-    )
+    # the dropped labels were already reported by the statistics pass (with their counts)
+    typer.echo(f"{stats.n_obs} labels, {n_cells}, {stats.n_vars} genes")
     if dry_run:
         typer.echo(ps.train.format_forecast(ps.train.forecast(stats, **options)))
         return

@@ -150,7 +150,7 @@ def run(
     """The whole analysis of a screen into one folder, ending with report.html."""
     import pertspectra as ps
 
-    from . import _evaluate, _fit, _interpret, _prior, _similarity
+    from . import _evaluate, _interpret, _prior, _similarity
 
     input_file(data)
     for extra in [string, gene_info, *(gene_sets or []), *(pairs or [])]:
@@ -214,7 +214,7 @@ def run(
     plan["fit"] = (
         {"files": {} if string else files(data), **data_opts, **fit_opts, "seed": seed},
         upstream_prior,
-        lambda: _fit.fit(out=model_dir, **fitting),
+        lambda: _fit_stage(model_dir, fitting),
     )
     plan["evaluate"] = None
     if not no_evaluate:
@@ -358,6 +358,21 @@ def _cli_labels(opts: dict[str, Any]) -> dict[str, Any]:
         "separator": opts["separator"],
         "layer": opts["layer"],
     }
+
+
+def _fit_stage(model_dir: Path, fitting: dict[str, Any]) -> None:
+    """``fit`` into ``model_dir``; an interruption says how ``run`` continues (not ``--resume``)."""
+    from . import _fit
+
+    try:
+        _fit.fit(out=model_dir, **fitting)
+    except KeyboardInterrupt as err:
+        when = str(err.args[0]).split(";")[0] if err.args else "interrupted"
+        msg = (
+            f"{when}; run the same `pertspectra run` command again: finished stages are "
+            "skipped and the fit starts again"
+        )
+        raise KeyboardInterrupt(msg) from None
 
 
 def _cli_fit(opts: dict[str, Any]) -> dict[str, Any]:
