@@ -7,7 +7,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -132,6 +132,48 @@ def atomic_path(path: str | os.PathLike, *, directory: bool = False) -> Iterator
         shutil.rmtree(old, ignore_errors=True)
     else:
         os.replace(tmp, path)
+
+
+def check_output_folder(
+    path: str | os.PathLike,
+    *,
+    overwrite: bool,
+    allowed: Collection[str],
+    what: str,
+    inputs: Iterable[str | os.PathLike | None] = (),
+) -> None:
+    """Refuse to write the output folder ``path`` where that could lose a user's file.
+
+    An existing non-empty folder needs ``overwrite``; even then it is replaced only when every
+    entry in it is one that belongs in ``what`` (``allowed``: file or folder names), so a folder
+    holding the data, a model or notes is never swapped out; and no input may lie inside it.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        msg = f"{path} exists and is not a folder; choose another --out"
+        raise FileExistsError(msg)
+    here = path.resolve()
+    for item in inputs:
+        if item is not None and (
+            Path(item).resolve() == here or here in Path(item).resolve().parents
+        ):
+            msg = f"the input {item} lies inside the output folder {path}; choose another --out"
+            raise FileExistsError(msg)
+    if not path.exists() or not any(path.iterdir()):
+        return
+    if not overwrite:
+        msg = f"{path} exists and is not empty; pass --overwrite to replace it"
+        raise FileExistsError(msg)
+    foreign = sorted(p.name for p in path.iterdir() if p.name not in allowed)
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (
+            f" and {len(foreign) - 5} more" if len(foreign) > 5 else ""
+        )
+        msg = (
+            f"{path} holds files that do not belong in {what} ({shown}); it is not replaced, "
+            "even with --overwrite: choose another --out"
+        )
+        raise FileExistsError(msg)
 
 
 def file_checksum(path: str | os.PathLike) -> str:

@@ -305,3 +305,15 @@ def test_predict_refuses_to_overwrite(toy_h5ad, tmp_path):
     res = runner.invoke(app, [*args[:2], "G2", "--out", str(out), "--overwrite"])
     assert res.exit_code == 0, res.output
     assert out.read_bytes() != before
+
+
+def test_library_warnings_print_as_plain_lines_once(toy_h5ad, tmp_path):
+    # evaluate's folds each warn that their short fit did not converge: one plain line
+    args = ["evaluate", str(toy_h5ad), "--perturbation-key", "perturbation", "--factors", "2",
+            "--epochs", "5", "--folds", "2", "--no-progress", "--out", str(tmp_path / "ev")]  # fmt: skip
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    lines = [x for x in res.output.splitlines() if "did not converge" in x]
+    assert len(lines) == 1, res.output
+    assert lines[0].startswith("warning: the fit did not converge")
+    assert "UserWarning" not in res.output

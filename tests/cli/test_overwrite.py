@@ -140,3 +140,36 @@ def test_outputs_get_the_umask_mode(inputs, tmp_path, umask, mask):
             want = (0o777 if path.is_dir() else 0o666) & ~mask
             got = stat.S_IMODE(path.stat().st_mode)
             assert got == want, f"{name}: {path} has mode {oct(got)}, expected {oct(want)}"
+
+
+@pytest.mark.parametrize("name", ["fit", "evaluate", "programs", "similarity"])
+def test_overwrite_never_replaces_a_folder_holding_other_files(inputs, tmp_path, name):
+    # --overwrite replaces a command's own output folder only: notes (or data) beside it stay
+    args = _commands(inputs, tmp_path)[name]
+    out = _output(args)
+    out.mkdir()
+    notes = out / "notes.txt"
+    notes.write_text("months of lab work")
+    res = runner.invoke(app, [*args, "--overwrite"])
+    assert res.exit_code == 1, res.output
+    last = res.output.strip().splitlines()[-1]
+    assert last.startswith("error: ")
+    assert "notes.txt" in last
+    assert "choose another --out" in last
+    assert notes.read_text() == "months of lab work"
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+
+
+def test_an_input_inside_the_output_folder_is_refused(inputs, tmp_path):
+    # similarity into the folder that holds the data it reads: refused before any work
+    folder = tmp_path / "work"
+    folder.mkdir()
+    data = folder / "toy.h5ad"
+    data.write_bytes(inputs["data"].read_bytes())
+    before = _digest(folder)
+    args = ["similarity", str(inputs["model"]), "--data", str(data), "--perturbation-key",
+            "perturbation", "--permutations", "10", "--out", str(folder), "--overwrite"]  # fmt: skip
+    res = runner.invoke(app, args)
+    assert res.exit_code == 1, res.output
+    assert "lies inside the output folder" in res.output
+    assert _digest(folder) == before

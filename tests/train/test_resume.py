@@ -339,6 +339,29 @@ def test_cli_interrupted_fit_resumes_bit_identical(
     assert_identical(cli_reference, ps.model.load_model(out))
 
 
+def test_cli_interrupted_overwrite_of_a_model_resumes(
+    toy_h5ad, cli_reference, tmp_path, monkeypatch
+):
+    # the checkpoint sits inside the old model folder; --resume must replace that model
+    out = tmp_path / "model"
+    runner = CliRunner()
+    first = runner.invoke(app, [*_cli_args(toy_h5ad), "--out", str(out), "--seed", "5"])
+    assert first.exit_code == 0, first.output
+    _interrupt_at(monkeypatch, 70)
+    res = runner.invoke(app, [*_cli_args(toy_h5ad), "--out", str(out), "--overwrite"])
+    monkeypatch.undo()
+    assert res.exit_code == 130, res.output
+    res = runner.invoke(app, [*_cli_args(toy_h5ad), "--resume", str(out)])
+    assert res.exit_code == 0, res.output
+    assert sorted(p.name for p in out.iterdir()) == ["model.json", "model.safetensors"]
+    assert_identical(cli_reference, ps.model.load_model(out))
+
+
+def test_cli_dry_run_needs_no_out(toy_h5ad):
+    res = CliRunner().invoke(app, [*_cli_args(toy_h5ad), "--dry-run"])
+    assert res.exit_code == 0, res.output
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=str)
 def test_cli_killed_fit_resumes_bit_identical(toy_h5ad, cli_reference, tmp_path, sig):

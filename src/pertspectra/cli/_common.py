@@ -11,12 +11,14 @@ Every command is registered through :func:`command`, which
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import logging
 import sys
 import traceback
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -82,6 +84,32 @@ def fail(text: str) -> None:
     raise typer.Exit(code=1)
 
 
+@contextlib.contextmanager
+def plain_warnings() -> Iterator[None]:
+    """Print the library's warnings (``UserWarning``) once each as ``warning: ...`` lines.
+
+    Python's own format (file path, line, source) is for developers; other warning
+    categories are passed on unchanged.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            yield
+        finally:
+            seen: set[tuple[Any, ...]] = set()
+            for w in caught:
+                text = " ".join(str(w.message).split())
+                plain = issubclass(w.category, UserWarning)
+                key = (text,) if plain else (text, w.category, w.filename, w.lineno)
+                if key in seen:
+                    continue
+                seen.add(key)
+                if plain:
+                    typer.echo(f"warning: {text}", err=True)
+                else:
+                    warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+
+
 def command(app: typer.Typer, name: str | None = None) -> Callable[[Callable], Callable]:
     """Register ``func`` on ``app`` behind the shared logging options and error handler."""
 
@@ -91,7 +119,8 @@ def command(app: typer.Typer, name: str | None = None) -> Callable[[Callable], C
             if verbose or quiet:
                 configure_logging(verbose, quiet)
             try:
-                return func(*args, **kwargs)
+                with plain_warnings():
+                    return func(*args, **kwargs)
             except (typer.Exit, typer.Abort, click.exceptions.ClickException):
                 raise
             except USER_ERRORS as err:

@@ -95,10 +95,13 @@ def evaluate(
 
     import pertspectra as ps
 
+    from .._utils import check_output_folder
+
     input_file(data)
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        msg = f"{out} exists and is not empty; pass --overwrite to replace it"
-        raise FileExistsError(msg)
+    check_output_folder(
+        out, overwrite=overwrite, allowed=ps.evaluate.Scorecard.FILES, what="a scorecard folder",
+        inputs=[data, prior, split, *(p.split("=", 1)[-1] for p in predictions or [])],
+    )  # fmt: skip
     options = o.fit_options(
         encoding=encoding, prior_key=prior_key, no_graph=no_graph, parametrization=parametrization,
         n_factors=n_factors, lam=lam, rho=rho, max_epochs=max_epochs, schedule=schedule,

@@ -67,12 +67,19 @@ def fit(
 
     import pertspectra as ps
 
+    from .._utils import check_output_folder
+
     input_file(data)
-    out = _resume.resolve_out(out, resume)
-    ck = _resume.prepare(out, resume=resume is not None, overwrite=overwrite, dry_run=dry_run)
-    if (out / "model.json").exists() and not overwrite and not dry_run:
-        msg = f"{out} already holds a model; pass --overwrite to replace it"
-        raise FileExistsError(msg)
+    if not dry_run:  # a dry run writes nothing and needs no --out
+        out = _resume.resolve_out(out, resume)
+        ck = _resume.prepare(out, resume=resume is not None, overwrite=overwrite)
+        if (out / "model.json").exists() and not overwrite and resume is None:
+            msg = f"{out} already holds a model; pass --overwrite to replace it"
+            raise FileExistsError(msg)
+        check_output_folder(
+            out, overwrite=True, allowed=ps.model.FittedModel.FILES, what="a model folder",
+            inputs=[data, prior],
+        )  # fmt: skip
     options = o.fit_options(
         encoding=encoding, prior_key=prior_key, no_graph=no_graph, parametrization=parametrization,
         n_factors=n_factors, lam=lam, rho=rho, max_epochs=max_epochs, schedule=schedule,
@@ -116,6 +123,7 @@ def fit(
     if dry_run:
         typer.echo(ps.train.format_forecast(ps.train.forecast(stats, **options)))
         return
+    assert out is not None  # resolved above for every run but a dry one
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # said once below, as plain sentences
         with _resume.interruptible(out, ck, resume=resume is not None):
@@ -124,7 +132,8 @@ def fit(
                 checkpoint_every=checkpoint_every, **options,
             )  # fmt: skip
     model.training["inputs"] = _resume.input_checksums(data, prior)
-    model.save(out, overwrite=overwrite or _resume.only_checkpoint(out))
+    # resuming replaces the folder the interrupted fit was writing (its checkpoint, an old model)
+    model.save(out, overwrite=overwrite or resume is not None or _resume.only_checkpoint(out))
     typer.echo(model.summary())
     for text in ps.enrich.fit_warnings(model):
         typer.echo(f"warning: {text}", err=True)

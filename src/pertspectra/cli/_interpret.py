@@ -112,9 +112,12 @@ def programs(
     """Name programs by gene sets; what each perturbation moves; the paper's recovery test."""
     import pertspectra as ps
 
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        msg = f"{out} exists and is not empty; pass --overwrite to replace it"
-        raise FileExistsError(msg)
+    from .._utils import check_output_folder
+
+    check_output_folder(
+        out, overwrite=overwrite, allowed=ps.enrich.Programs.FILES, what="a programs folder",
+        inputs=[model_dir, *gene_sets, data, string],
+    )  # fmt: skip
     model = ps.model.load_model(model_dir)
     sets = read_gene_sets(gene_sets, genes=model.genes)
     prior = prior_edges(data, model=model) if data is not None else None

@@ -31,13 +31,11 @@ def resolve_out(out: Path | None, resume: Path | None) -> Path:
     return out if out is not None else resume  # type: ignore[return-value]
 
 
-def prepare(out: Path, *, resume: bool, overwrite: bool, dry_run: bool) -> Path:
+def prepare(out: Path, *, resume: bool, overwrite: bool) -> Path:
     """Check ``out`` before any heavy work; return the checkpoint folder to fit with."""
     from ..train._checkpoint import INFO
 
     ck = out / CHECKPOINT_DIR
-    if dry_run:
-        return ck
     if resume:
         if overwrite:
             msg = "--resume continues a fit and --overwrite starts afresh: pass only one"

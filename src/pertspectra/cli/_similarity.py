@@ -21,6 +21,13 @@ DEFAULT_EMBEDDING = "gene_change"
 DEFAULT_METRIC = "correlation"
 
 
+#: What ``pertspectra similarity`` writes into its folder.
+SIMILARITY_FILES = (
+    "similarity.csv", "clusters.csv", "cluster_terms.csv", "benchmark.csv", "pr_curves.csv",
+    "settings.json",
+)  # fmt: skip
+
+
 @command(app, "similarity")
 def similarity(
     model_dir: Annotated[Path, typer.Argument(help="Model folder from `pertspectra fit`.")],
@@ -82,11 +89,12 @@ def similarity(
     import pertspectra as ps
     from pertspectra.io import write_json, write_table
 
-    from .._utils import atomic_path
+    from .._utils import atomic_path, check_output_folder
 
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        msg = f"{out} exists and is not empty; pass --overwrite to replace it"
-        raise FileExistsError(msg)
+    check_output_folder(
+        out, overwrite=overwrite, allowed=SIMILARITY_FILES, what="a similarity folder",
+        inputs=[model_dir, data, *(pairs or []), *(gene_sets or [])],
+    )  # fmt: skip
     model = ps.model.load_model(model_dir)
     # knowledge files first (cheap, and checked against the model's genes before any work)
     targets = {t for label in model.labels for t in str(label).split("+")}

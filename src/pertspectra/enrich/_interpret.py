@@ -8,11 +8,11 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import pandas as pd
 
-from .._utils import atomic_path
+from .._utils import atomic_path, check_output_folder
 from ..model import FittedModel
 from ._perturbations import perturbation_programs, program_diagnostics
 from ._programs import Method, best_terms, program_names, score_programs, top_genes
@@ -57,6 +57,9 @@ class Programs:
         Options and timings.
     """
 
+    #: The names a programs folder holds (see :meth:`write`).
+    FILES: ClassVar[tuple[str, ...]] = tuple(FILES.values())
+
     genes: pd.DataFrame
     terms: pd.DataFrame
     perturbations: pd.DataFrame
@@ -80,9 +83,7 @@ class Programs:
     def write(self, out: str | os.PathLike, *, overwrite: bool = False) -> Path:
         """Write the tables into the folder ``out`` (atomically; see :data:`FILES`)."""
         out = Path(out)
-        if out.exists() and any(out.iterdir()) and not overwrite:
-            msg = f"{out} exists and is not empty; pass --overwrite (overwrite=True) to replace it"
-            raise FileExistsError(msg)
+        check_output_folder(out, overwrite=overwrite, allowed=self.FILES, what="a programs folder")
         with atomic_path(out, directory=True) as tmp:
             self.genes.to_csv(tmp / FILES["genes"], index=False)
             self.terms.to_csv(tmp / FILES["terms"], index=False)

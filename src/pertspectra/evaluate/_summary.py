@@ -6,7 +6,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -128,6 +128,11 @@ class Scorecard:
         What produced it: protocol, folds, seeds, fit options, input, versions, seconds.
     """
 
+    #: The names a scorecard folder holds (see :meth:`write`).
+    FILES: ClassVar[tuple[str, ...]] = (
+        "metrics.csv", "summary.csv", "split.csv", "settings.json", "predictions", "observed",
+    )  # fmt: skip
+
     metrics: pd.DataFrame
     summary: pd.DataFrame
     split: pd.DataFrame
@@ -149,12 +154,10 @@ class Scorecard:
         ``predictions/fold{k}_{method}.csv`` and ``observed/fold{k}.csv``; read back with
         :meth:`read`.
         """
-        from .._utils import atomic_path
+        from .._utils import atomic_path, check_output_folder
 
         out = Path(out)
-        if out.exists() and any(out.iterdir()) and not overwrite:
-            msg = f"{out} exists and is not empty; pass --overwrite (overwrite=True) to replace it"
-            raise FileExistsError(msg)
+        check_output_folder(out, overwrite=overwrite, allowed=self.FILES, what="a scorecard folder")
         with atomic_path(out, directory=True) as tmp:
             self.metrics.to_csv(tmp / "metrics.csv", index=False)
             self.summary.to_csv(tmp / "summary.csv", index=False)

@@ -18,12 +18,12 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 
-from .._utils import atomic_path
+from .._utils import atomic_path, check_output_folder
 from ..design import Design
 from ._config import ModelConfig
 from ._mean import expected_expression
@@ -72,6 +72,9 @@ class FittedModel:
     on_target_genes
         Design column -> the measured gene it targets (the columns ``on_target`` acts on).
     """
+
+    #: The names a model folder holds (``checkpoint``: an interrupted ``pertspectra fit``'s).
+    FILES: ClassVar[tuple[str, ...]] = (TENSORS, METADATA, "checkpoint")
 
     P: np.ndarray
     W: np.ndarray
@@ -239,6 +242,7 @@ class FittedModel:
             if (path / METADATA).exists():
                 msg = f"{path} already holds a model; pass overwrite=True to replace it"
                 raise FileExistsError(msg)
+        check_output_folder(path, overwrite=True, allowed=self.FILES, what="a model folder")
         tensors = {name: np.ascontiguousarray(getattr(self, name)) for name in _NAMES}
         if self.on_target is not None:
             tensors["on_target"] = np.ascontiguousarray(self.on_target)
