@@ -173,3 +173,22 @@ def test_an_input_inside_the_output_folder_is_refused(inputs, tmp_path):
     assert res.exit_code == 1, res.output
     assert "lies inside the output folder" in res.output
     assert _digest(folder) == before
+
+
+@pytest.mark.parametrize(
+    ("name", "settings"),
+    [("evaluate", "settings.json"), ("programs", "settings.json"), ("similarity", "settings.json")],
+)
+def test_outputs_record_versions_seed_and_input_checksums(inputs, tmp_path, name, settings):
+    import json
+
+    args = _commands(inputs, tmp_path)[name]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    got = json.loads((_output(args) / settings).read_text())
+    assert got["versions"]["pertspectra"] == ps.__version__
+    assert got["seed"] == 0
+    first = Path(args[1])  # the data (evaluate) or the model folder (programs, similarity)
+    expected = _digest(first) if first.is_file() else None
+    recorded = got["inputs"][str(first)]
+    assert recorded == expected if expected else len(recorded) == 64

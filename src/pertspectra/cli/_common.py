@@ -154,6 +154,19 @@ def command(app: typer.Typer, name: str | None = None) -> Callable[[Callable], C
     return deco
 
 
+def provenance(*inputs: str | Path | None, seed: int | None = None) -> dict[str, Any]:
+    """What every output records beside its settings: versions, the seed, each input's SHA-256."""
+    import pertspectra as ps
+
+    from .._utils import file_checksum
+
+    return {
+        "versions": ps.model.versions(),
+        "seed": seed,
+        "inputs": {str(p): file_checksum(p) for p in inputs if p is not None},
+    }
+
+
 def split_list(values: list[str] | None) -> list[str]:
     """Flatten repeated and comma-separated option values: ``["a,b", "c"] -> ["a", "b", "c"]``."""
     out: list[str] = []

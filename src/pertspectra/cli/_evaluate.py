@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from . import _options as o
-from ._common import command, input_file, split_list
+from ._common import command, input_file, provenance, split_list
 from ._prior import attach_prior, prior_for
 
 app = typer.Typer()
@@ -158,6 +158,7 @@ def evaluate(
     )
     card.settings["data"] = str(data)
     card.settings["prior_file"] = None if prior is None else str(prior)
+    card.settings |= provenance(data, prior, split, *_named_files(predictions).values(), seed=seed)
     card.write(out, overwrite=overwrite)
     if not pseudobulk and split is None:
         typer.echo("split written to " + str(out / "split.csv"))

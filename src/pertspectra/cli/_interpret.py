@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from . import _options as o
-from ._common import command, input_file
+from ._common import command, input_file, provenance
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -137,6 +137,7 @@ def programs(
         permutations=permutations,
         seed=seed,
     )
+    res.settings |= provenance(model_dir, *gene_sets, data, string, seed=seed)
     res.write(out, overwrite=overwrite)
     d = res.diagnostics
     named = int(d["name"].str.contains(": ").sum())

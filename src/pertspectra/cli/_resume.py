@@ -111,6 +111,6 @@ def interruptible(out: Path, ck: Path, *, resume: bool) -> Iterator[None]:
 
 def input_checksums(*paths: Path | None) -> dict[str, str]:
     """SHA-256 of each input file given (recorded in ``model.json``'s ``training["inputs"]``)."""
-    from .._utils import file_checksum
+    from ._common import provenance
 
-    return {str(p): file_checksum(p) for p in paths if p is not None}
+    return provenance(*paths)["inputs"]

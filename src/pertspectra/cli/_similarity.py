@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from . import _options as o
-from ._common import command, input_file, split_list
+from ._common import command, input_file, provenance, split_list
 from ._interpret import read_gene_sets
 
 if TYPE_CHECKING:
@@ -184,7 +184,8 @@ def similarity(
         "model": str(model_dir), "embedding": embedding, "metric": metric,
         "embeddings_scored": kinds, "data": None if data is None else str(data),
         "pairs": [str(p) for p in pairs or []], "gene_sets": [str(g) for g in gene_sets or []],
-        "n_clusters": int(clusters.nunique()), "permutations": permutations, "seed": seed,
+        "n_clusters": int(clusters.nunique()), "permutations": permutations,
+        **provenance(model_dir, data, *(pairs or []), *(gene_sets or []), seed=seed),
     }  # fmt: skip
     with atomic_path(out, directory=True) as tmp:  # all files or none, no stale ones
         write_table(sim, tmp / "similarity.csv")
