@@ -12,7 +12,6 @@ import os
 import stat
 from pathlib import Path
 
-import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -35,24 +34,8 @@ def _digest(path: Path) -> str:
 
 
 @pytest.fixture(scope="module")
-def inputs(tmp_path_factory, toy_adata, toy_stats):
-    folder = tmp_path_factory.mktemp("inputs")
-    data = folder / "toy.h5ad"
-    toy_adata.write_h5ad(data)
-    genes = list(toy_adata.var_names)
-    net = folder / "net.csv"
-    pd.DataFrame({"source": genes[:-1], "target": genes[1:], "weight": 0.9}).to_csv(
-        net, index=False
-    )
-    gmt = folder / "sets.gmt"
-    gmt.write_text(
-        "".join(f"SET{k}\tdesc\t" + "\t".join(genes[k * 12 : k * 12 + 12]) + "\n" for k in range(5))
-    )
-    pairs = folder / "pairs.csv"
-    pairs.write_text("entity1,entity2\nG0,G1\nG2,G3\n")
-    model = folder / "model"
-    ps.train.fit(toy_stats, n_factors=3, max_epochs=20, progress=False, seed=0).save(model)
-    return {"data": data, "net": net, "gmt": gmt, "pairs": pairs, "model": model}
+def inputs(toy_inputs):
+    return toy_inputs
 
 
 FAST_FIT = ["--perturbation-key", "perturbation", "--factors", "2", "--epochs", "5"]

@@ -49,22 +49,16 @@ def _fails(args: list[str], inputs: list[Path], *expected: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def files(tmp_path_factory, toy_adata, toy_stats):
-    """The toy screen, a chain network of its genes, a prior file built from it, a model."""
+def files(tmp_path_factory, toy_inputs):
+    """The toy inputs and a prior file built from their chain network."""
     folder = tmp_path_factory.mktemp("knowledge")
-    data = folder / "toy.h5ad"
-    toy_adata.write_h5ad(data)
-    genes = list(toy_adata.var_names)
-    net = folder / "net.csv"
-    pd.DataFrame({"source": genes[:-1], "target": genes[1:], "weight": 0.9}).to_csv(
-        net, index=False
-    )
     prior = folder / "prior.h5ad"
-    res = runner.invoke(app, ["prior", str(data), "--string", str(net), "--out", str(prior)])
+    res = runner.invoke(
+        app,
+        ["prior", str(toy_inputs["data"]), "--string", str(toy_inputs["net"]), "--out", str(prior)],
+    )
     assert res.exit_code == 0, res.output
-    model = folder / "model"
-    ps.train.fit(toy_stats, n_factors=3, max_epochs=20, progress=False, seed=0).save(model)
-    return {"data": data, "net": net, "prior": prior, "model": model, "folder": folder}
+    return {**toy_inputs, "prior": prior, "folder": folder}
 
 
 def _fit_args(data: Path, out: Path, *extra: str) -> list[str]:

@@ -89,7 +89,7 @@ def interruptible(out: Path, ck: Path, *, resume: bool) -> Iterator[None]:
     try:
         yield
     except KeyboardInterrupt as err:
-        when = str(err.args[0]).split(";")[0] if err.args else "interrupted"
+        when = interrupted_when(err)
         if any(ck.glob("init*.safetensors")):
             msg = (
                 f"{when}; the fit so far is kept in {ck}: continue it with the same command "
@@ -107,6 +107,11 @@ def interruptible(out: Path, ck: Path, *, resume: bool) -> Iterator[None]:
     finally:
         if main and old is not None:
             signal.signal(signal.SIGTERM, old)
+
+
+def interrupted_when(err: KeyboardInterrupt) -> str:
+    """The "interrupted after epoch N" part of the library's interrupt message."""
+    return str(err.args[0]).split(";")[0] if err.args else "interrupted"
 
 
 def input_checksums(*paths: Path | None) -> dict[str, str]:

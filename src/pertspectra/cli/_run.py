@@ -362,12 +362,12 @@ def _cli_labels(opts: dict[str, Any]) -> dict[str, Any]:
 
 def _fit_stage(model_dir: Path, fitting: dict[str, Any]) -> None:
     """``fit`` into ``model_dir``; an interruption says how ``run`` continues (not ``--resume``)."""
-    from . import _fit
+    from . import _fit, _resume
 
     try:
         _fit.fit(out=model_dir, **fitting)
     except KeyboardInterrupt as err:
-        when = str(err.args[0]).split(";")[0] if err.args else "interrupted"
+        when = _resume.interrupted_when(err)
         msg = (
             f"{when}; run the same `pertspectra run` command again: finished stages are "
             "skipped and the fit starts again"
