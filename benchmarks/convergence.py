@@ -86,6 +86,14 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--schedule", default="cosine", choices=["cosine", "stepped"])
     ap.add_argument("--no-long", action="store_true", help="skip the 5x longer run")
+    ap.add_argument(
+        "--learning-rates",
+        type=float,
+        nargs=2,
+        default=None,
+        metavar=("FIRST", "LAST"),
+        help="the cosine's first and last rate (default: fit's, 0.1 and 1e-4 for effects)",
+    )
     args = ap.parse_args()
     data = shared_data_dir(required="screens")
     if data is None:
@@ -96,6 +104,8 @@ def main() -> None:
             continue
         stats = _stats(data / rel, kw)
         opts = {"threads": args.threads, "progress": False, "schedule": args.schedule}
+        if args.learning_rates:
+            opts["learning_rates"] = tuple(args.learning_rates)
         losses, conv, epochs, secs, ok, n = [], [], [], [], 0, 0
         for seed in range(args.seeds):
             t0 = time.perf_counter()
