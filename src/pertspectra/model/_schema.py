@@ -15,7 +15,7 @@ import json
 import math
 import os
 import struct
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -77,6 +77,25 @@ def _type(value: object) -> str:
 
 def _fail(file: Path, what: str) -> ValueError:
     return ValueError(" ".join(f"{file}: {what}; {_CORRUPT}".split()))
+
+
+def _check_keys(
+    file: Path,
+    got: Mapping[str, Any],
+    allowed: Iterable[str],
+    *,
+    unknown: str,
+    missing: str,
+    required: Iterable[str] | None = None,
+) -> None:
+    """Refuse keys of ``got`` outside ``allowed`` and ``required`` keys (default: all) it lacks."""
+    allowed = list(allowed)
+    extra = sorted(set(got) - set(allowed))
+    if extra:
+        raise _fail(file, f"{unknown} {[k[:40] for k in extra[:5]]}")
+    absent = [k for k in (allowed if required is None else required) if k not in got]
+    if absent:
+        raise _fail(file, f"{missing} {absent}")
 
 
 def model_file(folder: Path, name: str) -> Path:
@@ -213,12 +232,7 @@ def parse_metadata(file: Path, data: bytes) -> dict[str, Any]:
     if not isinstance(meta, dict):
         raise _fail(file, f"must hold a JSON object, got {_type(meta)}")
     check_version(file, meta)
-    unknown = sorted(set(meta) - set(METADATA_KEYS))
-    if unknown:
-        raise _fail(file, f"unknown key(s) {[k[:40] for k in unknown[:5]]}")
-    missing = [k for k in METADATA_KEYS if k not in meta]
-    if missing:
-        raise _fail(file, f"lacks key(s) {missing}")
+    _check_keys(file, meta, METADATA_KEYS, unknown="unknown key(s)", missing="lacks key(s)")
     genes = _str_list(file, "genes", meta["genes"], unique=True, nonempty=True)
     columns = _str_list(file, "design_columns", meta["design_columns"], unique=True, nonempty=True)
     if not genes or not columns:
@@ -249,13 +263,11 @@ def parse_metadata(file: Path, data: bytes) -> dict[str, Any]:
                 f"on_target_genes[{_short(col)}] = {_short(gene)} must map a design column to a gene",
             )
     config = _str_dict(file, "config", meta["config"])
-    names = {f.name for f in fields(ModelConfig)}
-    unknown = sorted(set(config) - names)
-    if unknown:
-        raise _fail(file, f"config has unknown setting(s) {[k[:40] for k in unknown[:5]]}")
-    missing = [k for k in _CONFIG_TYPES if k not in config and k != "on_target"]
-    if missing:
-        raise _fail(file, f"config lacks setting(s) {missing}")
+    _check_keys(
+        file, config, {f.name for f in fields(ModelConfig)},
+        required=[k for k in _CONFIG_TYPES if k != "on_target"],
+        unknown="config has unknown setting(s)", missing="config lacks setting(s)",
+    )  # fmt: skip
     for key, value in config.items():
         ok, expected = _CONFIG_TYPES[key]
         if not ok(value):
@@ -322,12 +334,7 @@ def check_header(file: Path, data: bytes, shapes: Mapping[str, tuple[int, ...]])
     extra = header.pop("__metadata__", {})
     if not isinstance(extra, dict) or not all(isinstance(v, str) for v in extra.values()):
         raise _fail(file, "its '__metadata__' must map strings to strings")
-    unknown = sorted(set(header) - set(shapes))
-    if unknown:
-        raise _fail(file, f"holds unknown tensor(s) {[k[:40] for k in unknown[:5]]}")
-    missing = [k for k in shapes if k not in header]
-    if missing:
-        raise _fail(file, f"lacks tensors {missing}")
+    _check_keys(file, header, shapes, unknown="holds unknown tensor(s)", missing="lacks tensors")
     end = 0
     spans = []
     for name, shape in shapes.items():
