@@ -22,6 +22,21 @@ if TYPE_CHECKING:
     from ._types import DeviceLike, SeedLike
 
 
+def package_versions(*modules: str) -> dict[str, str]:
+    """``pertspectra``'s, each importable module's (its ``__version__``) and Python's version."""
+    import importlib
+    import sys
+
+    out = {"pertspectra": VERSION}
+    for name in modules:
+        try:
+            out[name] = str(importlib.import_module(name).__version__)
+        except ImportError:  # pragma: no cover
+            continue
+    out["python"] = sys.version.split()[0]
+    return out
+
+
 def default_rng(rng: SeedLike) -> np.random.Generator:
     """Normalise a seed or generator to a :class:`numpy.random.Generator`."""
     return np.random.default_rng(rng)

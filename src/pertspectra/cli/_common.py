@@ -154,17 +154,18 @@ def command(app: typer.Typer, name: str | None = None) -> Callable[[Callable], C
     return deco
 
 
+def input_checksums(*inputs: str | Path | None) -> dict[str, str]:
+    """SHA-256 of each input given (a folder: of its files), keyed by the path as given."""
+    from .._utils import file_checksum
+
+    return {str(p): file_checksum(p) for p in inputs if p is not None}
+
+
 def provenance(*inputs: str | Path | None, seed: int | None = None) -> dict[str, Any]:
     """What every output records beside its settings: versions, the seed, each input's SHA-256."""
     import pertspectra as ps
 
-    from .._utils import file_checksum
-
-    return {
-        "versions": ps.model.versions(),
-        "seed": seed,
-        "inputs": {str(p): file_checksum(p) for p in inputs if p is not None},
-    }
+    return {"versions": ps.model.versions(), "seed": seed, "inputs": input_checksums(*inputs)}
 
 
 def split_list(values: list[str] | None) -> list[str]:

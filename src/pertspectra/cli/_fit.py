@@ -10,7 +10,7 @@ import typer
 
 from . import _options as o
 from . import _resume
-from ._common import command, input_file, split_list
+from ._common import command, input_checksums, input_file, split_list
 from ._prior import attach_prior, prior_for
 
 app = typer.Typer()
@@ -72,14 +72,15 @@ def fit(
     input_file(data)
     if not dry_run:  # a dry run writes nothing and needs no --out
         out = _resume.resolve_out(out, resume)
-        ck = _resume.prepare(out, resume=resume is not None, overwrite=overwrite)
-        if (out / "model.json").exists() and not overwrite and resume is None:
-            msg = f"{out} already holds a model; pass --overwrite to replace it"
-            raise FileExistsError(msg)
+        # other files in the folder first: --overwrite must not delete a checkpoint, then refuse
         check_output_folder(
             out, overwrite=True, allowed=ps.model.FittedModel.FILES, what="a model folder",
             inputs=[data, prior],
         )  # fmt: skip
+        ck = _resume.prepare(out, resume=resume is not None, overwrite=overwrite)
+        if (out / "model.json").exists() and not overwrite and resume is None:
+            msg = f"{out} already holds a model; pass --overwrite to replace it"
+            raise FileExistsError(msg)
     options = o.fit_options(
         encoding=encoding, prior_key=prior_key, no_graph=no_graph, parametrization=parametrization,
         n_factors=n_factors, lam=lam, rho=rho, max_epochs=max_epochs, schedule=schedule,
@@ -131,7 +132,7 @@ def fit(
                 stats, seed=seed, progress=progress, checkpoint=ck, resume=resume is not None,
                 checkpoint_every=checkpoint_every, **options,
             )  # fmt: skip
-    model.training["inputs"] = _resume.input_checksums(data, prior)
+    model.training["inputs"] = input_checksums(data, prior)
     # resuming replaces the folder the interrupted fit was writing (its checkpoint, an old model)
     model.save(out, overwrite=overwrite or resume is not None or _resume.only_checkpoint(out))
     typer.echo(model.summary())

@@ -122,7 +122,7 @@ def prior(
         ps.io.write_h5ad(adata, out, overwrite=overwrite, inputs=(data,))
         typer.echo(f"wrote {out} (a copy of {data} with the prior graph)")
         return
-    from .._utils import file_checksum
+    from .._utils import file_checksum, package_versions
 
     ps.priors.write_prior(
         adata,
@@ -131,30 +131,12 @@ def prior(
         inputs=(data,),
         data=str(data),
         data_sha256=file_checksum(data),
-        versions=_versions(),
+        versions=package_versions("numpy", "scipy", "pandas", "anndata"),
     )
     typer.echo(
         f"wrote {out} (the prior graph only, {report.n_edges} edges on {report.n_genes} genes); "
         f"fit with: pertspectra fit {data} --prior {out} ..."
     )
-
-
-def _versions() -> dict[str, str]:
-    """Versions of what builds a prior (no torch: the prior does not need it)."""
-    import sys
-    from importlib.metadata import version
-
-    import numpy as np
-    import pandas as pd
-    import scipy
-
-    from .._utils import VERSION
-
-    return {
-        "pertspectra": VERSION, "numpy": np.__version__, "scipy": scipy.__version__,
-        "pandas": pd.__version__, "anndata": version("anndata"),
-        "python": sys.version.split()[0],
-    }  # fmt: skip
 
 
 def prior_for(

@@ -112,10 +112,3 @@ def interruptible(out: Path, ck: Path, *, resume: bool) -> Iterator[None]:
 def interrupted_when(err: KeyboardInterrupt) -> str:
     """The "interrupted after epoch N" part of the library's interrupt message."""
     return str(err.args[0]).split(";")[0] if err.args else "interrupted"
-
-
-def input_checksums(*paths: Path | None) -> dict[str, str]:
-    """SHA-256 of each input file given (recorded in ``model.json``'s ``training["inputs"]``)."""
-    from ._common import provenance
-
-    return provenance(*paths)["inputs"]

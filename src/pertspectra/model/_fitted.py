@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from .._utils import atomic_path, check_output_folder
+from .._utils import atomic_path, check_output_folder, package_versions
 from ..design import Design
 from ._config import ModelConfig
 from ._mean import expected_expression
@@ -37,18 +37,7 @@ _NAMES = ("P", "W", "B", "kappa", "gene_scale")
 
 
 def _versions() -> dict[str, str]:
-    import sys
-
-    from .._utils import VERSION
-
-    out = {"pertspectra": VERSION, "numpy": np.__version__, "python": sys.version.split()[0]}
-    try:
-        import torch
-
-        out["torch"] = str(torch.__version__)
-    except ImportError:  # pragma: no cover
-        pass
-    return out
+    return package_versions("numpy", "torch")
 
 
 @dataclass
