@@ -119,3 +119,14 @@ def test_prior_coverage_rejects_bad_input():
         pl.prior_coverage({**REPORT, "n_genes_with_edges": 101})
     with pytest.raises(ValueError, match="degrees"):
         pl.prior_coverage(REPORT, degrees=np.array([1, -1]))
+
+
+def test_loss_title_wraps_a_long_stop_reason():
+    reason = (
+        "reached max_epochs=2000 before converging (the last check cycle still improved the "
+        "objective by 1.39e-03; tolerance 0.001)"
+    )
+    ax = pl.loss({**TRAINING, "stop_reason": reason})
+    lines = ax.get_title().split("\n")
+    assert max(map(len, lines)) <= 72
+    assert " ".join(lines[1:]) == f"stopped: {reason}"

@@ -7,6 +7,7 @@ epoch and ``recon_history`` / ``graph_history`` its parts.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -117,7 +118,9 @@ def loss(training: Mapping[str, Any] | Any, *, log: bool = True, ax: Axes | None
     title = f"Training loss, {total.size} epochs"
     if rates:
         title += f", initial lr {rates[0]:g}"
-    ax.set_title(title + (f"\nstopped: {reason}" if reason else ""), fontsize="medium")
+    if reason:  # wrapped: the reasons run to 150 characters, wider than the axes
+        title += "\n" + "\n".join(textwrap.wrap(f"stopped: {reason}", width=72))
+    ax.set_title(title, fontsize="medium")
     ax.legend(fontsize="small", frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.grid(alpha=0.3, which="major")
     return ax
