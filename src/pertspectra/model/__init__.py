@@ -9,11 +9,13 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from ._condition_model import ConditionModel, is_condition_model
 from ._config import ModelConfig, default_n_factors
 from ._fitted import FittedModel, load_model, versions
 
 _LAZY = {
     "PertSpectraModule": "._module",
+    "ConditionModule": "._condition_module",
     "pertspectra_loss": "._loss",
     "poisson_recon": "._loss",
     "LossTerms": "._loss",
@@ -22,7 +24,16 @@ _LAZY = {
     "GraphPrior": "._graph",
 }
 
-__all__ = ["FittedModel", "ModelConfig", "default_n_factors", "load_model", "versions", *_LAZY]
+__all__ = [
+    "ConditionModel",
+    "FittedModel",
+    "ModelConfig",
+    "default_n_factors",
+    "is_condition_model",
+    "load_model",
+    "versions",
+    *_LAZY,
+]
 
 
 def __getattr__(name: str) -> Any:

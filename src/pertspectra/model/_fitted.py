@@ -60,6 +60,10 @@ class FittedModel:
         Per design column, the on-target log-factor (``None``: no on-target term).
     on_target_genes
         Design column -> the measured gene it targets (the columns ``on_target`` acts on).
+    factor_labels
+        Factor names (``None``: ``factor_0``, ...); a condition of a
+        :class:`~pertspectra.model.ConditionModel` names its shared programs ``shared_k`` and
+        its own ``<condition>_k``.
     """
 
     #: The names a model folder holds (``checkpoint``: an interrupted ``pertspectra fit``'s).
@@ -77,6 +81,7 @@ class FittedModel:
     versions: dict[str, str] = field(default_factory=_versions)
     on_target: np.ndarray | None = None
     on_target_genes: dict[str, str] = field(default_factory=dict)
+    factor_labels: list[str] | None = None
 
     def __post_init__(self) -> None:
         self.validate()
@@ -211,7 +216,9 @@ class FittedModel:
 
     @property
     def factor_names(self) -> list[str]:
-        """``factor_0``, ``factor_1``, ..."""
+        """``factor_0``, ``factor_1``, ... (or :attr:`factor_labels`)."""
+        if self.factor_labels is not None:
+            return list(self.factor_labels)
         return [f"factor_{i}" for i in range(self.W.shape[0])]
 
     # --------------------------------------------------------------------- io
@@ -283,6 +290,9 @@ class FittedModel:
             ),
         )
         config = _schema.model_config(meta_file, meta["config"])
+        if "conditions" in meta:
+            msg = f"{path} holds a model fitted under several conditions: load it with ConditionModel.load"
+            raise ValueError(msg)
         shapes = _schema.expected_shapes(meta, config)
         data = _schema.read_bytes(
             tensor_file,
@@ -359,5 +369,9 @@ def versions() -> dict[str, str]:
 
 
 def load_model(path: str | os.PathLike) -> FittedModel:
-    """Load a model folder (see :meth:`FittedModel.load`)."""
+    """Load a model folder (see :meth:`FittedModel.load`).
+
+    A model fitted under several conditions is a :class:`~pertspectra.model.ConditionModel`:
+    load it with its ``load`` (:func:`~pertspectra.model.is_condition_model` tells them apart).
+    """
     return FittedModel.load(path)

@@ -11,6 +11,9 @@ weights :math:`\eta_i` (the paper: :math:`1/|C_i|`). This equals the per-cell we
 loss :math:`\sum_i\eta_i\sum_j(\mu_{ij} - X_{ij}\log\mu_{ij})` exactly, in value and gradient,
 because :math:`\mu_i` depends on cell :math:`i` only through its design row. The graph term is
 Spectra's Bernoulli likelihood of the prior adjacency (see :mod:`pertspectra.model._graph`).
+Under several conditions (:mod:`pertspectra.model._condition_module`) the groups are (label,
+condition) pairs and the graph term is summed over the program blocks,
+:math:`\mathcal L_{\text{graph}}(W_0) + \sum_c (n_c/n)\,\mathcal L_{\text{graph}}(W_c)`.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from ._condition_module import ConditionModule
 from ._graph import graph_nll
 
 if TYPE_CHECKING:
@@ -52,7 +56,7 @@ def poisson_recon(
 
 
 def pertspectra_loss(
-    module: PertSpectraModule,
+    module: PertSpectraModule | ConditionModule,
     design: torch.Tensor,
     *,
     weighted_sum: torch.Tensor,
@@ -66,7 +70,10 @@ def pertspectra_loss(
     module
         Parameters.
     design
-        Design rows of the groups (groups x design columns).
+        Design rows of the groups (groups x design columns); for a
+        :class:`~pertspectra.model._condition_module.ConditionModule` with each group's
+        condition one-hot appended. Its graph term is the shared block's plus each
+        condition's weighted by its share of the cells (the authors' cell-type model).
     weighted_sum
         ``S``: per-group weighted sums of expression (groups x genes).
     weight
@@ -76,7 +83,11 @@ def pertspectra_loss(
     """
     cfg = module.config
     recon = poisson_recon(module.mean(design), weighted_sum, weight)
-    if cfg.graph:
+    if cfg.graph and isinstance(module, ConditionModule):
+        graph = recon.new_zeros(())
+        for W, B, kappa, share in module.graph_blocks():
+            graph = graph + share * graph_nll(W, B, kappa, rho=cfg.rho, prior=prior)
+    elif cfg.graph:
         graph = graph_nll(module.W, module.B, module.kappa, rho=cfg.rho, prior=prior)
     else:
         graph = recon.new_zeros(())

@@ -232,7 +232,10 @@ def parse_metadata(file: Path, data: bytes) -> dict[str, Any]:
     if not isinstance(meta, dict):
         raise _fail(file, f"must hold a JSON object, got {_type(meta)}")
     check_version(file, meta)
-    _check_keys(file, meta, METADATA_KEYS, unknown="unknown key(s)", missing="lacks key(s)")
+    _check_keys(
+        file, meta, (*METADATA_KEYS, "conditions"), required=METADATA_KEYS,
+        unknown="unknown key(s)", missing="lacks key(s)",
+    )  # fmt: skip
     genes = _str_list(file, "genes", meta["genes"], unique=True, nonempty=True)
     columns = _str_list(file, "design_columns", meta["design_columns"], unique=True, nonempty=True)
     if not genes or not columns:

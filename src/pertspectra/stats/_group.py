@@ -66,6 +66,7 @@ def compute_group_stats(
     exclude_labels: Iterable[str] = (),
     min_cells: int = 50,
     weighting: Weighting = "label",
+    condition_key: str | None = None,
     normalize: str | None = None,
     target_sum: float = 1e4,
     allow_counts: bool = False,
@@ -95,6 +96,11 @@ def compute_group_stats(
         Labels with fewer cells are dropped (the authors use 50).
     weighting
         ``"label"``: each cell weighs ``1/|cells with its label|`` (the paper); ``"uniform"``: 1.
+    condition_key
+        ``obs`` column of conditions (cell line, treatment, ...): one group per (label,
+        condition) pair in the same pass, each cell weighing ``1/|cells with its label and
+        condition|``; pairs below ``min_cells`` are dropped and reported (see
+        :mod:`pertspectra.stats._conditions`). ``None``: one group per label.
     normalize
         ``None`` (data already log-normalized) or ``"log1p"``: per cell, scale to ``target_sum``
         total counts, then ``log1p`` (the authors' preprocessing), applied chunk by chunk.
@@ -115,7 +121,11 @@ def compute_group_stats(
     ``varp["pertspectra_prior"]`` carried over when present; ``uns["pertspectra_stats"]`` the
     settings, what was dropped (``dropped_labels``, ``dropped_n_cells``: labels below
     ``min_cells`` and their cells, also logged as one line) and what was warned about
-    (``no_guide_labels``, ``combinations_without_singles``, ``never_alone``).
+    (``no_guide_labels``, ``combinations_without_singles``, ``never_alone``). With
+    ``condition_key``: one row per (label, condition) named ``"<condition>:<label>"``, with
+    ``obs["label"]`` and ``obs["condition"]``, and ``uns["pertspectra_stats"]`` also holds
+    ``condition_key``, ``conditions`` and ``missing_in_condition`` (condition -> labels
+    dropped there, with their cell counts).
 
     Raises
     ------
@@ -167,6 +177,18 @@ def compute_group_stats(
     logger.info("%s", summary.describe())
     codes = labels.cat.codes.to_numpy()
     groups = list(labels.cat.categories)
+    cgroups = None
+    if condition_key is not None:
+        from ._conditions import condition_groups
+
+        cgroups = condition_groups(
+            adata,
+            labels,
+            condition_key=condition_key,
+            perturbation_key=perturbation_key,
+            min_cells=min_cells,
+        )
+        codes, groups = cgroups.codes, list(cgroups.obs.index)
     n_groups, n_genes = len(groups), adata.n_vars
 
     x = get_matrix(adata, layer)
@@ -207,10 +229,17 @@ def compute_group_stats(
             bar.update(stop - start)
         bar.close()
 
-    n_cells = summary.n_cells.reindex(groups).to_numpy().astype(np.int64)
+    if cgroups is None:
+        n_cells = summary.n_cells.reindex(groups).to_numpy().astype(np.int64)
+    else:
+        n_cells = cgroups.obs[N_CELLS].to_numpy().astype(np.int64)
     eta = 1.0 / n_cells if weighting == "label" else np.ones(n_groups)
     weight = eta * n_cells
     obs = pd.DataFrame({N_CELLS: n_cells, WEIGHT: weight}, index=pd.Index(groups, name="label"))
+    if cgroups is not None:
+        obs.index.name = "group"
+        obs.insert(0, "condition", cgroups.obs["condition"].to_numpy())
+        obs.insert(0, "label", cgroups.obs["label"].to_numpy())
     out = AnnData(
         X=sums / n_cells[:, None],
         obs=obs,
@@ -237,6 +266,12 @@ def compute_group_stats(
         n_obs=adata.n_obs,
         summary=summary,
     )
+    if cgroups is not None:
+        out.uns[STATS_UNS].update(
+            condition_key=condition_key,
+            conditions=list(cgroups.conditions),
+            missing_in_condition={c: list(v) for c, v in cgroups.missing.items()},
+        )
     return out
 
 

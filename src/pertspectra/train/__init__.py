@@ -7,10 +7,12 @@ from ._config import (
     PAPER_LEARNING_RATES,
     TrainConfig,
 )
-from ._fit import fit, is_group_stats
+from ._fit import fit
+from ._fit_conditions import default_condition_factors, fit_conditions
 from ._forecast import forecast, forecast_fit
 from ._forecast_text import format_forecast
 from ._loop import History, run
+from ._options import is_group_stats
 from ._store import HISTORY_KEYS, store_results
 
 __all__ = [
@@ -21,7 +23,9 @@ __all__ = [
     "PAPER_LEARNING_RATES",
     "History",
     "TrainConfig",
+    "default_condition_factors",
     "fit",
+    "fit_conditions",
     "forecast",
     "forecast_fit",
     "format_forecast",

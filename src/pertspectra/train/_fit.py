@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
-import inspect
 import logging
 import os
 import warnings
-from dataclasses import fields, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
-import scipy.sparse as sp
 
-from .._keys import KEYS, LAYER_WEIGHTED_SUM, STATS_UNS, WEIGHT
+from .._keys import LAYER_WEIGHTED_SUM, WEIGHT
 from .._utils import default_rng, resolve_device, torch_threads
-from ..design import LabelParser, build_design
+from ..design import build_design
 from ..model._config import ModelConfig, default_n_factors
 from ..model._fitted import FittedModel, on_target_gene_index
 from ._checks import check_dtype_range, check_finite_end, check_step_settings
 from ._config import TrainConfig
+from ._options import prepare_stats, resolve_prior, route_options, training_record
 from ._store import store_results
 
 if TYPE_CHECKING:
@@ -28,11 +26,6 @@ if TYPE_CHECKING:
     from .._types import DeviceLike, Encoding, SeedLike
 
 logger = logging.getLogger(__name__)
-
-
-def is_group_stats(adata: AnnData) -> bool:
-    """Whether ``adata`` is a perturbation-level AnnData from :func:`~pertspectra.stats.compute_group_stats`."""
-    return STATS_UNS in adata.uns and LAYER_WEIGHTED_SUM in adata.layers and WEIGHT in adata.obs
 
 
 def fit(
@@ -146,36 +139,22 @@ def fit(
     from ..model._graph import GraphPrior
     from ..model._loss import LossTerms, pertspectra_loss
     from ..model._module import PertSpectraModule
-    from ..stats import compute_group_stats
     from ._checkpoint import open_checkpoint, stats_checksum
     from ._loop import run
 
     if "rng" in kwargs:
         seed = kwargs.pop("rng")
-    config, tconfig, stats_kwargs = _route_options(config, train_config, kwargs)
+    config, tconfig, stats_kwargs = route_options(config, train_config, kwargs)
     tconfig = tconfig.resolved(config.parametrization)
     check_step_settings(config, tconfig)
 
-    if is_group_stats(adata):
-        if stats_kwargs:
-            msg = f"{sorted(stats_kwargs)} apply to cell-level data; adata holds group statistics"
-            raise TypeError(msg)
-        stats = adata
-        info = dict(adata.uns[STATS_UNS])
-        parser = LabelParser(
-            separator=str(info.get("separator", "+")),
-            controls=tuple(info.get("controls", ())),
+    stats, info, parser = prepare_stats(adata, perturbation_key, stats_kwargs, progress=progress)
+    if info.get("condition_key"):
+        msg = (
+            "the statistics are per (label, condition) (condition_key=): fit them with "
+            "pertspectra.train.fit_conditions (CLI: pertspectra fit --condition-key)"
         )
-    else:
-        if perturbation_key is None:
-            msg = "perturbation_key is required: the obs column holding perturbation labels"
-            raise ValueError(msg)
-        stats = compute_group_stats(
-            adata, perturbation_key=perturbation_key, progress=progress, **stats_kwargs
-        )
-        info = dict(stats.uns[STATS_UNS])
-        parser = LabelParser(separator=str(info["separator"]), controls=tuple(info["controls"]))
-
+        raise ValueError(msg)
     labels = [str(x) for x in stats.obs_names]
     design = build_design(labels, encoding=encoding, parser=parser)
     genes = [str(g) for g in stats.var_names]
@@ -191,7 +170,7 @@ def fit(
             UserWarning,
             stacklevel=2,
         )
-    prior_matrix, prior_desc = _resolve_prior(stats, prior, prior_key, len(genes))
+    prior_matrix, prior_desc = resolve_prior(stats, prior, prior_key, len(genes))
     if prior_matrix is None and config.graph:
         logger.info(
             "no prior graph: the graph term acts with an all-zero adjacency (as the authors)"
@@ -285,38 +264,12 @@ def fit(
             "on_target": module.on_target,
         }
         arrays = {k: v.detach().cpu().double().numpy() for k, v in values.items()}
-    training = {
-        **tconfig.to_dict(),
-        "epochs": hist.epochs,
-        "final_loss": float(terms.total),
-        "final_recon": float(terms.recon),
-        "final_graph": float(terms.graph),
-        "loss_history": hist.loss,
-        "recon_history": hist.recon,
-        "graph_history": hist.graph,
-        "lr_history": hist.lr,
-        "lr_steps": hist.lr_steps,
-        "stop_reason": hist.stop_reason,
-        "converged": hist.converged,
-        "convergence": hist.convergence(tconfig.converged_tol),
-        "seconds": hist.seconds,
-        "seconds_per_epoch": hist.seconds / max(hist.epochs, 1),
-        "device": str(dev),
-        "threads": n_threads,
-        "seed": init_seed,
-        "fit_seed": fit_seed,
-        "data_sha256": data_sha256,
-        "init_final_losses": init_losses,
-        "init_converged": init_converged,
-        "prior": prior_desc,
-        "n_labels": len(labels),
-        "n_cells": None if stats.obs["n_cells"].isna().any() else int(stats.obs["n_cells"].sum()),
-        "cells_per_label": {
-            str(lab): (None if pd.isna(n) else int(n))
-            for lab, n in zip(labels, stats.obs["n_cells"], strict=True)
-        },
-        "statistics": {k: _plain(v) for k, v in info.items()},
-    }
+    training = training_record(
+        tconfig, hist, terms, stats=stats, labels=labels, info=info,
+        device=str(dev), threads=n_threads, seed=init_seed, fit_seed=fit_seed,
+        data_sha256=data_sha256, init_final_losses=init_losses,
+        init_converged=init_converged, prior=prior_desc,
+    )  # fmt: skip
     model = FittedModel(
         P=arrays["P"],
         W=arrays["W"],
@@ -340,75 +293,3 @@ def fit(
     if store and not adata.isbacked:
         store_results(adata, model, key_added=key_added)
     return model
-
-
-def _route_options(
-    config: ModelConfig | None, train_config: TrainConfig | None, kwargs: dict[str, Any]
-) -> tuple[ModelConfig, TrainConfig, dict[str, Any]]:
-    """Send each keyword shortcut to the one object that owns it."""
-    from ..stats import compute_group_stats
-
-    model_names = {f.name for f in fields(ModelConfig)}
-    train_names = {f.name for f in fields(TrainConfig)}
-    stats_names = set(inspect.signature(compute_group_stats).parameters) - {
-        "adata",
-        "perturbation_key",
-        "progress",
-    }
-    model_kw = {k: v for k, v in kwargs.items() if k in model_names}
-    train_kw = {k: v for k, v in kwargs.items() if k in train_names}
-    stats_kw = {k: v for k, v in kwargs.items() if k in stats_names}
-    unknown = set(kwargs) - model_names - train_names - stats_names
-    if unknown:
-        msg = (
-            f"fit() got unknown option(s) {sorted(unknown)}; options are the fields of "
-            f"ModelConfig {sorted(model_names)}, of TrainConfig {sorted(train_names)} and the "
-            f"parameters of compute_group_stats {sorted(stats_names)}"
-        )
-        raise TypeError(msg)
-    config = ModelConfig() if config is None else config
-    if model_kw:
-        for derived in ("weight_decay", "on_target"):
-            if "parametrization" in model_kw and derived not in model_kw:
-                model_kw[derived] = None  # the new parametrization's default
-        config = replace(config, **model_kw)
-    train_config = TrainConfig() if train_config is None else train_config
-    if train_kw:
-        train_config = replace(train_config, **train_kw)
-    return config, train_config, stats_kw
-
-
-def _plain(v: Any) -> Any:
-    if isinstance(v, np.ndarray):
-        return v.tolist()
-    if isinstance(v, np.generic):
-        return v.item()
-    return v
-
-
-def _resolve_prior(
-    stats: AnnData, prior: Any, prior_key: str | None, n_genes: int
-) -> tuple[Any, str]:
-    if prior is not None:
-        mat = prior if sp.issparse(prior) else sp.csr_matrix(np.asarray(prior))
-        desc = "given as argument"
-    else:
-        key = prior_key or KEYS.prior
-        if key not in stats.varp:
-            if prior_key is not None:
-                msg = f"varp[{prior_key!r}] not found; build one with `pertspectra prior` or pass prior="
-                raise KeyError(msg)
-            return None, "none (all-zero adjacency)"
-        mat = sp.csr_matrix(stats.varp[key])
-        info = stats.uns.get(KEYS.prior_info, {})
-        desc = f"varp[{key!r}]" + (
-            f" from {info.get('file', info.get('source', ''))}" if info else ""
-        )
-    if mat.shape != (n_genes, n_genes):
-        msg = f"prior graph has shape {mat.shape}, expected ({n_genes}, {n_genes}) aligned to var_names"
-        raise ValueError(msg)
-    from ..priors import check_prior_matrix
-
-    mat = check_prior_matrix(mat, source=desc if prior is None else "the prior= matrix")
-    n_edges = (sp.triu(mat, k=1) != 0).sum()
-    return mat, f"{desc}; {int(n_edges)} undirected edges"

@@ -368,7 +368,9 @@ def forecast(
     from .._utils import torch_threads
     from ..design import LabelParser, build_design
     from ..model._config import default_n_factors
-    from ._fit import _resolve_prior, _route_options, is_group_stats
+    from ._options import is_group_stats
+    from ._options import resolve_prior as _resolve_prior
+    from ._options import route_options as _route_options
 
     if not is_group_stats(adata):
         msg = "forecast needs group statistics: run pertspectra.stats.compute_group_stats first"
