@@ -40,6 +40,29 @@ PriorFile = Annotated[
         "a graph stored in DATA.",
     ),
 ]
+ConditionKey = Annotated[
+    str | None,
+    typer.Option(
+        help="obs column of conditions (cell line, treatment, stimulation): fit programs shared "
+        "by all conditions plus each condition's own, with loadings per condition (API: "
+        "fit_conditions(condition_key=...)); must differ from --perturbation-key."
+    ),
+]
+ConditionFactors = Annotated[
+    int | None,
+    typer.Option(
+        help="With --condition-key: programs of each condition's own beside the --n-factors "
+        "shared ones (default: a quarter of them; 0: all shared; the authors: 20 + 5)."
+    ),
+]
+Condition = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--condition",
+        help="Condition(s) of a model fitted with --condition-key, repeatable or "
+        "comma-separated (default: every condition).",
+    ),
+]
 NoGraph = Annotated[bool, typer.Option("--no-graph", help="Drop the graph term entirely.")]
 Parametrization = Annotated[
     str,
