@@ -90,14 +90,17 @@ class ConditionModule(nn.Module):
         self.w_free = nn.Parameter(_xavier_uniform((L0, n_genes), generator, dtype))
         self.b_free = nn.Parameter(_xavier_uniform((L0, L0), generator, dtype))
         self.gene_scale_free = nn.Parameter(torch.zeros(n_genes, dtype=dtype))
-        self.w_own_free = nn.Parameter(
-            torch.stack(
-                [_xavier_uniform((Lc, n_genes), generator, dtype) for _ in range(n_conditions)]
+        own = [
+            (
+                _xavier_uniform((Lc, n_genes), generator, dtype),
+                _xavier_uniform((Lc, Lc), generator, dtype),
             )
-        )
-        self.b_own_free = nn.Parameter(
-            torch.stack([_xavier_uniform((Lc, Lc), generator, dtype) for _ in range(n_conditions)])
-        )
+            if Lc
+            else (torch.zeros((0, n_genes), dtype=dtype), torch.zeros((0, 0), dtype=dtype))
+            for _ in range(n_conditions)
+        ]
+        self.w_own_free = nn.Parameter(torch.stack([w for w, _ in own]))
+        self.b_own_free = nn.Parameter(torch.stack([b for _, b in own]))
         self.gene_scale_own_free = nn.Parameter(torch.zeros((n_conditions, n_genes), dtype=dtype))
         gene = [-1] * n_design if on_target_gene is None else [int(x) for x in on_target_gene]
         if len(gene) != n_design:
