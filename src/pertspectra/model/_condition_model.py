@@ -231,11 +231,29 @@ class ConditionModel:
             try:
                 frame = view.predict(labels)
             except KeyError as err:
-                msg = f"in condition {c!r}: {err.args[0]}"
-                raise KeyError(msg) from None
+                raise KeyError(self._unseen_message(c, labels, str(err.args[0]))) from None
             frame.index = pd.MultiIndex.from_product([[c], labels], names=["condition", "label"])
             frames.append(frame)
         return pd.concat(frames)
+
+    def _unseen_message(self, condition: str, labels: list[str], default: str) -> str:
+        """Name the perturbations of ``labels`` never seen in ``condition`` and where they were."""
+        seen = set(self.condition(condition).design.columns)
+        parser = self.design.parser
+        missing = sorted({t for lab in labels for t in parser.tokens(lab) if t not in seen})
+        if not missing:
+            return f"in condition {condition!r}: {default}"
+        elsewhere = {
+            t: [c for c in self.conditions if t in self.condition(c).design.columns]
+            for t in missing
+        }
+        where = "; ".join(
+            f"{t}: {', '.join(v) if v else 'no condition'}" for t, v in elsewhere.items()
+        )
+        return (
+            f"perturbation(s) {missing} were never seen in condition {condition!r} (seen in {where}): "
+            f"the model has no loadings for them there, so it does not predict them in {condition!r}"
+        )
 
     # --------------------------------------------------------------------- io
     def _tensors(self) -> dict[str, np.ndarray]:
