@@ -1,15 +1,21 @@
-"""``pertspectra fit``: group statistics, then the fit (or its forecast), then the model folder."""
+"""``pertspectra fit``: group statistics, then the fit (or its forecast), then the model folder.
+
+With ``--condition-key`` the statistics are per (label, condition) and the fit is
+:func:`pertspectra.train.fit_conditions` (helpers in :mod:`pertspectra.cli._conditions`); the
+folder, its overwrite rules, provenance and ``--resume`` are the same.
+"""
 
 from __future__ import annotations
 
+import functools
 import warnings
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from . import _conditions, _resume
 from . import _options as o
-from . import _resume
 from ._common import command, input_checksums, input_file, split_list
 from ._prior import attach_prior, prior_for
 
@@ -21,6 +27,8 @@ def fit(
     data: Annotated[Path, typer.Argument(help="Perturb-seq .h5ad (cells x genes); read backed.")],
     perturbation_key: Annotated[str, typer.Option(help="obs column with perturbation labels.")],
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Model folder to write.")] = None,
+    condition_key: o.ConditionKey = None,
+    condition_factors: o.ConditionFactors = None,
     control: o.Control = None,
     pseudobulk: Annotated[
         bool, typer.Option("--pseudobulk", help="DATA holds one mean per label (no cells).")
@@ -69,6 +77,10 @@ def fit(
 
     from .._utils import check_output_folder
 
+    _conditions.check_options(
+        perturbation_key=perturbation_key, condition_key=condition_key,
+        condition_factors=condition_factors, pseudobulk=pseudobulk,
+    )  # fmt: skip
     input_file(data)
     if not dry_run:  # a dry run writes nothing and needs no --out
         out = _resume.resolve_out(out, resume)
@@ -107,7 +119,7 @@ def fit(
             graph = prior_for(adata, data, prior, prior_key)
             stats = ps.stats.compute_group_stats(
                 adata, min_cells=min_cells, normalize=normalize, target_sum=target_sum,
-                progress=progress, **common,
+                condition_key=condition_key, progress=progress, **common,
             )  # fmt: skip
         finally:
             adata.file.close()
@@ -120,15 +132,27 @@ def fit(
         else f"{int(stats.obs['n_cells'].sum())} cells"
     )
     # the dropped labels were already reported by the statistics pass (with their counts)
-    typer.echo(f"{stats.n_obs} labels, {n_cells}, {stats.n_vars} genes")
+    if condition_key is not None:
+        typer.echo(_conditions.describe_stats(stats))
+    else:
+        typer.echo(f"{stats.n_obs} labels, {n_cells}, {stats.n_vars} genes")
     if dry_run:
-        typer.echo(ps.train.format_forecast(ps.train.forecast(stats, **options)))
+        typer.echo(
+            ps.train.format_forecast(ps.train.forecast(stats, **options))
+            if condition_key is None
+            else _conditions.forecast(stats, options, condition_factors)
+        )
         return
     assert out is not None  # resolved above for every run but a dry one
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # said once below, as plain sentences
         with _resume.interruptible(out, ck, resume=resume is not None):
-            model = ps.train.fit(
+            fit_stats = (
+                ps.train.fit
+                if condition_key is None
+                else functools.partial(ps.train.fit_conditions, condition_factors=condition_factors)
+            )
+            model = fit_stats(
                 stats, seed=seed, progress=progress, checkpoint=ck, resume=resume is not None,
                 checkpoint_every=checkpoint_every, **options,
             )  # fmt: skip
@@ -136,6 +160,10 @@ def fit(
     # resuming replaces the folder the interrupted fit was writing (its checkpoint, an old model)
     model.save(out, overwrite=overwrite or resume is not None or _resume.only_checkpoint(out))
     typer.echo(model.summary())
-    for text in ps.enrich.fit_warnings(model):
+    for text in (
+        ps.enrich.fit_warnings(model)
+        if isinstance(model, ps.model.FittedModel)
+        else _conditions.fit_warnings(model)
+    ):
         typer.echo(f"warning: {text}", err=True)
     typer.echo(f"model written to {out}")
