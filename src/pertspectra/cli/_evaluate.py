@@ -35,6 +35,8 @@ def evaluate(
     data: Annotated[Path, typer.Argument(help="Screen .h5ad: cells x genes, or per-label means.")],
     out: o.Out,
     perturbation_key: Annotated[str, typer.Option(help="obs column with perturbation labels.")],
+    condition_key: o.ConditionKey = None,
+    condition_factors: o.ConditionFactors = None,
     control: o.Control = None,
     pseudobulk: Annotated[
         bool, typer.Option("--pseudobulk", help="DATA holds one mean per label (no cells).")
@@ -89,7 +91,12 @@ def evaluate(
     overwrite: o.Overwrite = False,
     progress: o.Progress = True,
 ) -> None:
-    """Score PertSpectra on held-out labels beside the baselines, a ceiling and other models."""
+    """Score PertSpectra on held-out labels beside the baselines, a ceiling and other models.
+
+    With --condition-key, per condition: the condition model, a fit of all cells ignoring the
+    condition (pertspectra_pooled), one fit per condition (pertspectra_separate) and the
+    baselines, on each condition's held-out cells.
+    """
     import anndata as ad
     import pandas as pd
 
@@ -98,6 +105,12 @@ def evaluate(
     from .._utils import check_output_folder
 
     input_file(data)
+    if condition_factors is not None and condition_key is None:
+        msg = "--condition-factors needs --condition-key (the obs column of conditions)"
+        raise ValueError(msg)
+    if condition_key is not None and (pseudobulk or ceiling_layers):
+        msg = "--condition-key scores cells per condition: --pseudobulk and --ceiling-layers do not apply"
+        raise ValueError(msg)
     check_output_folder(
         out, overwrite=overwrite, allowed=ps.evaluate.Scorecard.FILES, what="a scorecard folder",
         inputs=[data, prior, split, *(p.split("=", 1)[-1] for p in predictions or [])],
@@ -140,33 +153,45 @@ def evaluate(
             raise ValueError(msg)
     else:
         stats_kwargs |= {"normalize": normalize, "target_sum": target_sum, "min_cells": min_cells}
-    card = ps.evaluate.evaluate(
-        adata,
-        perturbation_key=perturbation_key,
-        pseudobulk=pseudobulk,
-        n_cells_key=n_cells_key,
-        protocol=protocol,  # type: ignore[arg-type]  # checked by evaluate
-        folds=folds,
-        split_seed=split_seed,
-        split=split_table,
-        ceiling_layers=ceiling,
-        predictions=others,
-        fits={"pertspectra": options},
-        seed=seed,
-        progress=progress,
-        **stats_kwargs,
-    )
+    if condition_key is not None:
+        card = ps.evaluate.evaluate_conditions(
+            adata, perturbation_key=perturbation_key, condition_key=condition_key,
+            condition_factors=condition_factors,
+            protocol=protocol,  # type: ignore[arg-type]  # checked by make_split
+            folds=folds, split_seed=split_seed, split=split_table, predictions=others,
+            fit_options=options, seed=seed, progress=progress, **stats_kwargs,
+        )  # fmt: skip
+    else:
+        card = ps.evaluate.evaluate(
+            adata,
+            perturbation_key=perturbation_key,
+            pseudobulk=pseudobulk,
+            n_cells_key=n_cells_key,
+            protocol=protocol,  # type: ignore[arg-type]  # checked by evaluate
+            folds=folds,
+            split_seed=split_seed,
+            split=split_table,
+            ceiling_layers=ceiling,
+            predictions=others,
+            fits={"pertspectra": options},
+            seed=seed,
+            progress=progress,
+            **stats_kwargs,
+        )
     card.settings["data"] = str(data)
     card.settings["prior_file"] = None if prior is None else str(prior)
     card.settings |= provenance(data, prior, split, *_named_files(predictions).values(), seed=seed)
     card.write(out, overwrite=overwrite)
     if not pseudobulk and split is None:
         typer.echo("split written to " + str(out / "split.csv"))
-    headline = card.summary[
-        card.summary["metric"].isin(["pearson_delta", "pearson_delta_top20", "mse_top20"])
-    ]
-    table = headline.drop_duplicates(["regime", "method", "metric"]).pivot_table(
-        index=["regime", "method"], columns="metric", values="mean"
-    )
+    if condition_key is not None:
+        table = ps.evaluate.condition_table(card)  # per (regime, condition, method)
+    else:
+        headline = card.summary[
+            card.summary["metric"].isin(["pearson_delta", "pearson_delta_top20", "mse_top20"])
+        ]
+        table = headline.drop_duplicates(["regime", "method", "metric"]).pivot_table(
+            index=["regime", "method"], columns="metric", values="mean"
+        )
     typer.echo(table.round(4).to_string())
     typer.echo(f"scorecard written to {out} ({card.settings['seconds']:.0f} s)")

@@ -1,6 +1,8 @@
 """Evaluation: protocols and splits, metrics, baselines, ceilings, other models' predictions.
 
 - :func:`evaluate`: the scorecard of every held-out regime (:class:`Scorecard`);
+- :func:`evaluate_conditions`: the scorecard per condition of a screen under several
+  conditions, beside a pooled fit and one fit per condition (:func:`condition_table`);
 - :func:`make_split`: the authors' folds over combinations or stratified cell splits;
 - :func:`prediction_metrics`, :func:`rank_l1`: the metrics, by name (:data:`METRICS`);
 - :func:`baseline_predictions`: control, mean and additive baselines;
@@ -10,6 +12,9 @@
 """
 
 from ._baselines import baseline_predictions
+from ._condition_split import condition_split
+from ._condition_summary import CONDITION_FITS, condition_table
+from ._conditions import evaluate_conditions
 from ._external import read_predictions
 from ._holdout import Holdout, holdout_cells, holdout_combinations, split_cells
 from ._metrics import LOWER_IS_BETTER, METRICS, matched_correlation, prediction_metrics, rank_l1
@@ -19,14 +24,18 @@ from ._split import split_combinations
 from ._summary import Scorecard, summarize
 
 __all__ = [
+    "CONDITION_FITS",
     "LOWER_IS_BETTER",
     "METRICS",
     "Holdout",
     "Scorecard",
     "baseline_predictions",
     "check_split",
+    "condition_split",
+    "condition_table",
     "eligible_combinations",
     "evaluate",
+    "evaluate_conditions",
     "holdout_cells",
     "holdout_combinations",
     "make_split",
