@@ -1,4 +1,9 @@
-"""``pertspectra programs``: what a fit's programs are and what each perturbation moves."""
+"""``pertspectra programs``: what a fit's programs are and what each perturbation moves.
+
+A model folder fitted under several conditions (:func:`pertspectra.model.is_condition_model`) is
+interpreted with :func:`pertspectra.enrich.interpret_conditions`: the same files, each table with
+``condition`` and ``block`` (``shared`` / ``own``) columns.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +19,7 @@ from ._common import command, input_file, provenance
 if TYPE_CHECKING:
     import pandas as pd
 
-    from pertspectra.model import FittedModel
+    from pertspectra.model import ConditionModel, FittedModel
 
 app = typer.Typer()
 
@@ -44,6 +49,19 @@ StringFile = Annotated[
 ]
 
 
+def load_any_model(path: Path) -> FittedModel | ConditionModel:
+    """Load the model folder ``path``, fitted under one condition or several.
+
+    A :class:`~pertspectra.model.ConditionModel` when :func:`pertspectra.model.is_condition_model`
+    says so, else a :class:`~pertspectra.model.FittedModel`.
+    """
+    import pertspectra as ps
+
+    if ps.model.is_condition_model(path):
+        return ps.model.ConditionModel.load(path)
+    return ps.model.load_model(path)
+
+
 def read_gene_sets(
     paths: list[Path], *, genes: Iterable[str] | None = None
 ) -> dict[str, list[str]]:
@@ -71,7 +89,10 @@ def read_gene_sets(
 
 
 def prior_edges(
-    data: Path, key: str = "pertspectra_prior", *, model: FittedModel | None = None
+    data: Path,
+    key: str = "pertspectra_prior",
+    *,
+    model: FittedModel | ConditionModel | None = None,
 ) -> pd.DataFrame | None:
     """The prior graph stored in ``data`` (``varp[key]``) as an edge table, or ``None``.
 
@@ -83,7 +104,9 @@ def prior_edges(
 
     adata = ad.read_h5ad(input_file(data), backed="r")
     if model is not None:
-        model.check_genes(adata.var_names, source=f"--data {data}")
+        conditions = getattr(model, "conditions", None)
+        first = model.condition(conditions[0]) if conditions is not None else model
+        first.check_genes(adata.var_names, source=f"--data {data}")
     if key not in adata.varp:
         return None
     coo = sp.triu(sp.csr_matrix(adata.varp[key]), k=1).tocoo()
@@ -93,7 +116,12 @@ def prior_edges(
 
 @command(app, "programs")
 def programs(
-    model_dir: Annotated[Path, typer.Argument(help="Model folder from `pertspectra fit`.")],
+    model_dir: Annotated[
+        Path,
+        typer.Argument(
+            help="Model folder from `pertspectra fit` (with or without --condition-key)."
+        ),
+    ],
     gene_sets: GeneSets,
     out: o.Out,
     method: Annotated[
@@ -118,15 +146,19 @@ def programs(
         out, overwrite=overwrite, allowed=ps.enrich.Programs.FILES, what="a programs folder",
         inputs=[model_dir, *gene_sets, data, string],
     )  # fmt: skip
-    model = ps.model.load_model(model_dir)
+    model = load_any_model(model_dir)
     sets = read_gene_sets(gene_sets, genes=model.genes)
     prior = prior_edges(data, model=model) if data is not None else None
     del perturbation_key  # labels come from the model; accepted for symmetry with `similarity`
     edges = None
     if string is not None:
         edges = ps.priors.read_string(input_file(string, "STRING table"), min_score=0.8)
-    res = ps.enrich.interpret_programs(
-        model,
+    conditions = getattr(model, "conditions", None)
+    interpret = (
+        ps.enrich.interpret_programs if conditions is None else ps.enrich.interpret_conditions
+    )
+    res = interpret(
+        model,  # type: ignore[arg-type]
         sets,
         method=method,  # type: ignore[arg-type]
         min_size=min_size,
@@ -141,16 +173,26 @@ def programs(
     res.write(out, overwrite=overwrite)
     d = res.diagnostics
     named = int(d["name"].str.contains(": ").sum())
+    what = f"{len(d)} programs"
+    if conditions is not None:
+        n_shared = int((d["block"] == "shared").sum())
+        what = (
+            f"{len(d)} programs ({n_shared} shared by the {len(conditions)} conditions, "
+            f"{len(d) - n_shared} conditions' own)"
+        )
     typer.echo(
-        f"{len(d)} programs scored against {res.settings['n_gene_sets_tested']} gene sets "
+        f"{what} scored against {res.settings['n_gene_sets_tested']} gene sets "
         f"({method}); {named} named by a term at FDR <= 0.05; {int(d['single_gene'].sum())} "
         f"single-gene program(s); median effective genes {d['effective_genes'].median():.0f}"
     )
-    if res.recovery is not None:
-        r = res.recovery
+    recoveries = getattr(res, "recoveries", {}) or {None: res.recovery}
+    for c, r in recoveries.items():
+        if r is None:
+            continue
+        where = "" if c is None else f" in {c}"
         flag = "" if r.informative else f" -- UNINFORMATIVE: fewer than {ps.enrich.MIN_TERMS} terms"
         typer.echo(
-            f"recovery test: {r.fraction:.3f} of perturbations recovered (adjusted p < 0.001); "
-            f"shuffled labels {r.shuffled_fraction:.3f}; {r.n_terms} terms{flag}"
+            f"recovery test{where}: {r.fraction:.3f} of perturbations recovered (adjusted p < "
+            f"0.001); shuffled labels {r.shuffled_fraction:.3f}; {r.n_terms} terms{flag}"
         )
     typer.echo(f"written to {out}")

@@ -12,11 +12,21 @@ gene scaling and renormalized over genes (:func:`program_loadings`).
 - :func:`program_diagnostics`: effective genes, single-gene programs, agreement with the prior;
 - :func:`fit_warnings`: not converged, factors >= genes, mostly single-gene programs;
 - :func:`recovery_test`: the paper's interpretability test beside a shuffled-label baseline;
-- :func:`overrepresentation`: the hypergeometric test of gene lists against gene sets.
+- :func:`overrepresentation`: the hypergeometric test of gene lists against gene sets;
+- :func:`interpret_conditions`: the same tables for a model fitted under several conditions
+  (a :class:`ConditionPrograms`, with ``condition`` and ``block`` = shared / own columns);
+  :func:`condition_loadings`: every program's gene loadings once.
 """
 
 from __future__ import annotations
 
+from ._conditions import (
+    ALL_CONDITIONS,
+    BLOCKS,
+    ConditionPrograms,
+    condition_loadings,
+    interpret_conditions,
+)
 from ._gsea import prerank_unweighted, running_sum_es
 from ._interpret import Programs, interpret_programs, store_programs
 from ._loadings import (
@@ -40,13 +50,18 @@ from ._programs import (
 from ._recovery import MIN_TERMS, Recovery, known_terms, recovery_test
 
 __all__ = [
+    "ALL_CONDITIONS",
+    "BLOCKS",
     "METHODS",
     "MIN_TERMS",
+    "ConditionPrograms",
     "Programs",
     "Recovery",
     "best_terms",
+    "condition_loadings",
     "cut_gene_sets",
     "fit_warnings",
+    "interpret_conditions",
     "interpret_programs",
     "known_terms",
     "log_ratio_scores",

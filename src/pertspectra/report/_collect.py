@@ -8,6 +8,12 @@ A results folder is what ``pertspectra run`` writes (any part of it may be missi
     DIR/evaluate/         the scorecard (``pertspectra evaluate``)
     DIR/programs/         programs and perturbation -> programs (``pertspectra programs``)
     DIR/similarity/       similarity, clusters, benchmarks (``pertspectra similarity``)
+
+A model fitted under several conditions (``DIR/model`` a condition model folder) writes the same
+files with a leading ``condition`` column (and ``block`` for programs), plus
+``similarity/condition_agreement.csv``; they are read back as stored (the similarity matrix and
+clusters indexed by (condition, label)), and :mod:`pertspectra.report._conditions` cuts them per
+condition.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from .._keys import KEYS
 
 if TYPE_CHECKING:
     from ..evaluate import Scorecard
-    from ..model import FittedModel
+    from ..model import ConditionModel, FittedModel
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +56,7 @@ class Results:
     manifest: dict[str, Any] = field(default_factory=dict)
     prior: dict[str, Any] | None = None
     prior_degrees: np.ndarray | None = None
-    model: FittedModel | None = None
+    model: FittedModel | ConditionModel | None = None
     scorecard: Scorecard | None = None
     programs: dict[str, Any] | None = None
     similarity: dict[str, Any] | None = None
@@ -74,6 +80,26 @@ def _csv(path: Path, **kwargs: Any) -> pd.DataFrame | None:
 
 def _json(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def _stacked(path: Path) -> bool:
+    """Whether the CSV ``path`` was written per condition (its first column is ``condition``)."""
+    with path.open() as fh:
+        return fh.readline().split(",", 1)[0].strip() == "condition"
+
+
+def _labelled(path: Path) -> pd.DataFrame | None:
+    """A table indexed by label, or by (condition, label) when written per condition."""
+    if not path.is_file():
+        return None
+    index: list[int] | int = [0, 1] if _stacked(path) else 0
+    table = pd.read_csv(path, index_col=index, dtype={"label": str, "condition": str})
+    idx = table.index
+    table.index = pd.MultiIndex.from_arrays(
+        [idx.get_level_values(i).astype(str) for i in range(idx.nlevels)], names=idx.names
+    ) if idx.nlevels > 1 else idx.astype(str)  # fmt: skip
+    table.columns = table.columns.astype(str)
+    return table
 
 
 def _read_prior(path: Path) -> tuple[dict[str, Any] | None, np.ndarray | None]:
@@ -116,7 +142,7 @@ def collect(path: str | os.PathLike) -> Results:
         When ``path`` is not a folder or holds none of the stages' outputs.
     """
     from ..evaluate import Scorecard
-    from ..model import load_model
+    from ..model import ConditionModel, is_condition_model, load_model
 
     path = Path(path)
     if not path.is_dir():
@@ -126,7 +152,10 @@ def collect(path: str | os.PathLike) -> Results:
     if (path / STAGES["prior"]).is_file():
         res.prior, res.prior_degrees = _read_prior(path / STAGES["prior"])
     if (path / STAGES["fit"] / "model.json").is_file():
-        res.model = load_model(path / STAGES["fit"])
+        folder = path / STAGES["fit"]
+        res.model = (
+            ConditionModel.load(folder) if is_condition_model(folder) else load_model(folder)
+        )
     if (path / STAGES["evaluate"] / "metrics.csv").is_file():
         res.scorecard = Scorecard.read(path / STAGES["evaluate"])
     folder = path / STAGES["programs"]
@@ -134,7 +163,9 @@ def collect(path: str | os.PathLike) -> Results:
         res.programs = {
             "genes": _csv(folder / "programs.csv"),
             "terms": _csv(folder / "program_terms.csv"),
-            "perturbations": _csv(folder / "perturbation_programs.csv", dtype={"label": str}),
+            "perturbations": _csv(
+                folder / "perturbation_programs.csv", dtype={"label": str, "condition": str}
+            ),
             "diagnostics": _csv(folder / "diagnostics.csv", index_col=0),
             "recovery": _csv(folder / "recovery.csv"),
             "recovery_summary": _csv(folder / "recovery_summary.csv"),
@@ -142,12 +173,8 @@ def collect(path: str | os.PathLike) -> Results:
         }
     folder = path / STAGES["similarity"]
     if (folder / "similarity.csv").is_file():
-        sim = pd.read_csv(folder / "similarity.csv", index_col=0)
-        sim.index = sim.index.astype(str)
-        sim.columns = sim.columns.astype(str)
-        clusters = _csv(folder / "clusters.csv", index_col=0)
-        if clusters is not None:
-            clusters.index = clusters.index.astype(str)
+        sim = _labelled(folder / "similarity.csv")
+        clusters = _labelled(folder / "clusters.csv")
         res.similarity = {
             "similarity": sim,
             "clusters": clusters,
@@ -155,6 +182,7 @@ def collect(path: str | os.PathLike) -> Results:
             "benchmark": _csv(folder / "benchmark.csv"),
             "pr_curves": _csv(folder / "pr_curves.csv"),
             "settings": _json(folder / "settings.json"),
+            "agreement": _csv(folder / "condition_agreement.csv", dtype={"label": str}),
         }
     if not res.stages:
         msg = (

@@ -13,6 +13,15 @@ import numpy as np
 import pandas as pd
 
 from ._collect import REPORT, Results, collect
+from ._conditions import (
+    agreement_section,
+    condition_facts,
+    condition_results,
+    condition_verdict,
+    conditions_of,
+    scorecard_overview,
+    section_id,
+)
 from ._figures import (
     fit_figures,
     on_target_table,
@@ -21,6 +30,7 @@ from ._figures import (
     scorecard_figures,
     similarity_figures,
 )
+from ._tables import table_html
 from ._verdict import (
     HEADLINE,
     model_methods,
@@ -32,27 +42,6 @@ from ._verdict import (
 )
 
 logger = logging.getLogger(__name__)
-
-#: Rows shown per table (the files hold the rest).
-MAX_ROWS = 200
-
-
-def table_html(table: pd.DataFrame | None, *, index: bool = False, max_rows: int = MAX_ROWS) -> str:
-    """A DataFrame as an escaped, sortable HTML table (first ``max_rows`` rows)."""
-    if table is None or table.empty:
-        return '<p class="empty">(none)</p>'
-    shown = table.head(max_rows)
-    text = shown.to_html(
-        index=index,
-        escape=True,
-        border=0,
-        classes="sortable",
-        float_format=lambda v: f"{v:.4g}",
-        na_rep="",
-    )
-    if len(table) > max_rows:
-        text += f'<p class="note">first {max_rows} of {len(table)} rows (all in the CSV file)</p>'
-    return text
 
 
 def _data_section(res: Results) -> dict[str, Any]:
@@ -148,14 +137,15 @@ def _scorecard_section(res: Results) -> dict[str, Any]:
     return {"tables": tables, "facts": facts, "figures": scorecard_figures(res)}
 
 
-def _programs_section(res: Results) -> dict[str, Any]:
+def _programs_section(res: Results, *, figures: bool = True) -> dict[str, Any]:
     progs = res.programs
     if progs is None:
         return {}
     d = progs["diagnostics"]
     cols = [
-        c for c in ("name", "size", "effective_genes", "top_gene", "top_share", "single_gene",
-                    "mean_abs_effect", "prior_enrichment", "top_terms") if d is not None and c in d
+        c for c in ("condition", "block", "name", "size", "effective_genes", "top_gene",
+                    "top_share", "single_gene", "mean_abs_effect", "prior_enrichment", "top_terms")
+        if d is not None and c in d
     ]  # fmt: skip
     diag = (
         d[cols].reset_index().sort_values("mean_abs_effect", ascending=False)
@@ -170,7 +160,7 @@ def _programs_section(res: Results) -> dict[str, Any]:
         (k, settings.get(k))
         for k in ("method", "n_gene_sets_tested", "fdr", "min_size", "max_size")
     ]
-    return {"tables": tables, "facts": facts, "figures": program_figures(res)}
+    return {"tables": tables, "facts": facts, "figures": program_figures(res) if figures else []}
 
 
 def _perturbations_section(res: Results) -> dict[str, Any]:
@@ -226,6 +216,69 @@ def _clusters_section(res: Results) -> dict[str, Any]:
             ("Gene sets enriched in each cluster's genes", table_html(sim["cluster_terms"]))
         )
     return {"tables": tables}
+
+
+def _condition_section(res: Results, condition: str) -> dict[str, Any]:
+    """One condition: its programs, what each perturbation moves there, its similarity."""
+    part = condition_results(res, condition)
+    facts = condition_facts(res, condition)
+    figures: list[Any] = []
+    tables: list[tuple[str, str]] = []
+    has_similarity = part.similarity is not None and part.similarity["similarity"] is not None
+    for section in (
+        _scorecard_section(part),
+        _programs_section(part),
+        _perturbations_section(part),
+        *((_similarity_section(part), _clusters_section(part)) if has_similarity else ()),
+    ):
+        figures += section.get("figures", [])
+        tables += section.get("tables", [])
+    named = [i for i, (name, _) in enumerate(tables) if name.startswith("Programs")]
+    if named:
+        tables[named[0]] = (
+            f"Programs in {condition}: shared and its own (sorted by mean effect here)",
+            tables[named[0]][1],
+        )
+    if not (tables or figures):
+        return {}
+    return {"facts": facts, "figures": figures, "tables": tables}
+
+
+def _sections(res: Results) -> list[tuple[str, str, dict[str, Any]]]:
+    """The report's sections: one per condition for results of a condition model."""
+    conditions = conditions_of(res)
+    head = [
+        ("data", "Data and quality control", _data_section(res)),
+        ("fit", "Fit", _fit_section(res)),
+    ]
+    tail = [("manifest", "Manifest", _manifest_section(res))]
+    card = "scorecard", "Scorecard: predictions against baselines"
+    if conditions is None:
+        return [
+            *head,
+            (*card, _scorecard_section(res)),
+            ("programs", "Programs", _programs_section(res)),
+            ("perturbations", "Perturbations to programs", _perturbations_section(res)),
+            ("similarity", "Similarity and benchmarks", _similarity_section(res)),
+            ("clusters", "Clustering", _clusters_section(res)),
+            *tail,
+        ]
+    programs = _programs_section(res, figures=False)  # figures: per condition
+    if programs:
+        programs["tables"][0] = (
+            "Every program: shared by all conditions or a condition's own",
+            programs["tables"][0][1],
+        )
+    taken = {"data", "fit", "scorecard", "programs", "agreement", "manifest", "verdict", "warnings"}
+    per = [(section_id(c, taken), f"Condition {c}", _condition_section(res, c)) for c in conditions]
+    return [
+        *head,
+        (*card, scorecard_overview(res)),
+        ("programs", "Programs (shared and per condition)", programs),
+        *per,
+        ("agreement", "Across conditions", agreement_section(res)),
+        *tail,
+    ]
 
 
 def _manifest_section(res: Results) -> dict[str, Any]:
@@ -296,22 +349,17 @@ def build_report(
         res.model.training.get("statistics", {}).get("perturbation_key") if res.model else None
     )
     verdict = []
-    if res.scorecard is not None:
-        verdict += scorecard_verdict(res.scorecard)
-    if res.programs is not None:
-        verdict += program_verdict(res.programs)
-    if res.similarity is not None:
-        verdict += similarity_verdict(res.similarity)
-    sections = [
-        ("data", "Data and quality control", _data_section(res)),
-        ("fit", "Fit", _fit_section(res)),
-        ("scorecard", "Scorecard: predictions against baselines", _scorecard_section(res)),
-        ("programs", "Programs", _programs_section(res)),
-        ("perturbations", "Perturbations to programs", _perturbations_section(res)),
-        ("similarity", "Similarity and benchmarks", _similarity_section(res)),
-        ("clusters", "Clustering", _clusters_section(res)),
-        ("manifest", "Manifest", _manifest_section(res)),
-    ]
+    conditions = conditions_of(res)
+    if conditions is not None:
+        verdict += condition_verdict(res, conditions)
+    else:
+        if res.scorecard is not None:
+            verdict += scorecard_verdict(res.scorecard)
+        if res.programs is not None:
+            verdict += program_verdict(res.programs)
+        if res.similarity is not None:
+            verdict += similarity_verdict(res.similarity)
+    sections = _sections(res)
     env = Environment(
         loader=PackageLoader("pertspectra.report", "templates"),
         autoescape=select_autoescape(["html", "j2"]),

@@ -194,7 +194,20 @@ def warnings_of(results: Results) -> list[str]:
     model = results.model
     if model is not None:
         t = model.training
-        out.extend(fit_warnings(model))
+        conditions = getattr(model, "conditions", None)
+        if conditions is None:
+            out.extend(fit_warnings(model))
+        else:  # each condition is a one-condition model; say a shared sentence once
+            for c in conditions:
+                for line in fit_warnings(model.condition(c)):
+                    if line not in out:
+                        out.append(line if c == conditions[0] else f"In condition {c}: {line}")
+            missing = t.get("statistics", {}).get("missing_in_condition", {}) or {}
+            for c, labels in missing.items():
+                out.append(
+                    f"Condition {c} lacks {len(labels)} label(s) (too few cells; not fitted or "
+                    f"predicted there): " + ", ".join(map(str, labels[:10]))
+                )
         dropped = list(t.get("statistics", {}).get("dropped_labels", []))
         if dropped:
             out.append(
@@ -203,12 +216,16 @@ def warnings_of(results: Results) -> list[str]:
                 + ("..." if len(dropped) > 10 else "")
             )
     if results.programs is not None:
-        recovery = results.programs.get("settings", {}).get("recovery")
-        if recovery and not recovery.get("informative", True):
-            out.append(
-                f"The recovery test is uninformative here: {recovery.get('n_terms')} GO terms "
-                "enriched in the programs (fewer than 500); its fraction says little."
-            )
+        recovery = results.programs.get("settings", {}).get("recovery") or {}
+        # one test, or one per condition (a condition model's programs)
+        tests = {"": recovery} if "informative" in recovery else recovery
+        for c, rec in tests.items():
+            if isinstance(rec, dict) and not rec.get("informative", True):
+                out.append(
+                    f"The recovery test is uninformative{f' in {c}' if c else ''} here: "
+                    f"{rec.get('n_terms')} GO terms enriched in the programs (fewer than 500); "
+                    "its fraction says little."
+                )
     if results.prior is not None:
         missing = list(results.prior.get("perturbed_without_edges", []))
         if missing:

@@ -16,7 +16,11 @@
 - :func:`read_corum`: CORUM complexes as gene sets of subunit symbols;
 - :func:`read_gene_pairs`: benchmark gene-pair files (CORUM, HuMAP, StringDB, Reactome,
   SIGNOR pairs), unordered and de-duplicated;
-- :func:`pairs_from_gene_sets`, :func:`canonical_pairs`: gene sets to unordered pairs.
+- :func:`pairs_from_gene_sets`, :func:`canonical_pairs`: gene sets to unordered pairs;
+- for a model fitted under several conditions: :func:`condition_embeddings` (each condition's
+  view), :func:`condition_data` (per-condition statistics split by condition),
+  :func:`stack_conditions` / :func:`split_conditions` (tables with a ``condition`` level) and
+  :func:`condition_agreement` (does a perturbation do the same in two conditions).
 """
 
 from __future__ import annotations
@@ -28,6 +32,13 @@ from ._benchmark import (
     score_pairs_authors,
 )
 from ._cluster import cluster, cluster_summary, cluster_terms, similarity_linkage
+from ._conditions import (
+    condition_agreement,
+    condition_data,
+    condition_embeddings,
+    split_conditions,
+    stack_conditions,
+)
 from ._curves import precision_recall_curves
 from ._distance import METRICS, distance_matrix, similarity_matrix
 from ._embed import EMBEDDINGS, data_embedding, embedding
@@ -42,6 +53,9 @@ __all__ = [
     "cluster",
     "cluster_summary",
     "cluster_terms",
+    "condition_agreement",
+    "condition_data",
+    "condition_embeddings",
     "data_embedding",
     "distance_matrix",
     "embedding",
@@ -54,5 +68,7 @@ __all__ = [
     "score_pairs_authors",
     "similarity_linkage",
     "similarity_matrix",
+    "split_conditions",
+    "stack_conditions",
     "store_similarity",
 ]
