@@ -71,6 +71,8 @@ def run(
     data: Annotated[Path, typer.Argument(help="Screen .h5ad: cells x genes, or per-label means.")],
     out: o.Out,
     perturbation_key: Annotated[str, typer.Option(help="obs column with perturbation labels.")],
+    condition_key: o.ConditionKey = None,
+    condition_factors: o.ConditionFactors = None,
     control: o.Control = None,
     pseudobulk: Annotated[
         bool, typer.Option("--pseudobulk", help="DATA holds one mean per label (no cells).")
@@ -176,6 +178,8 @@ def run(
         **labels_opts, "pseudobulk": pseudobulk, "n_cells_key": n_cells_key,
         "normalize": normalize, "target_sum": target_sum, "min_cells": min_cells,
     }  # fmt: skip
+    if condition_key is not None:  # hashed only when given: plain runs keep their stage hashes
+        data_opts |= {"condition_key": condition_key, "condition_factors": condition_factors}
     out.mkdir(parents=True, exist_ok=True)
     man = _Manifest(out, command_line(ctx), data, seed)
     prior_file = out / ps.report.STAGES["prior"]
@@ -210,6 +214,7 @@ def run(
         "pseudobulk": pseudobulk, "n_cells_key": n_cells_key, "normalize": normalize,
         "target_sum": target_sum, "min_cells": min_cells,
         **_cli_labels(labels_opts), **_cli_fit(fit_opts),
+        "condition_key": condition_key, "condition_factors": condition_factors,
     }  # fmt: skip
     plan["fit"] = (
         {"files": {} if string else files(data), **data_opts, **fit_opts, "seed": seed},
@@ -270,6 +275,7 @@ def run(
             exclude_labels=labels_opts["exclude_labels"],
             normalize=normalize,
             min_cells=min_cells,
+            condition_key=condition_key,
             pairs=list(pairs) if pairs else None,
             gene_sets=list(gene_sets) if gene_sets else None,
             n_clusters=n_clusters,
