@@ -16,7 +16,7 @@ from pertspectra.design import LabelParser, build_design
 from pertspectra.model import ModelConfig, PertSpectraModule, pertspectra_loss
 from pertspectra.stats import compute_group_stats, from_pseudobulk
 from pertspectra.testing import shared_data_dir
-from pertspectra.train._fit import is_group_stats
+from pertspectra.train import is_group_stats
 
 WESSELS = "combinatorial/wessels2023_carpool_substrate.h5ad"
 

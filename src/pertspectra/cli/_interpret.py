@@ -104,9 +104,11 @@ def prior_edges(
 
     adata = ad.read_h5ad(input_file(data), backed="r")
     if model is not None:
-        conditions = getattr(model, "conditions", None)
-        first = model.condition(conditions[0]) if conditions is not None else model
-        first.check_genes(adata.var_names, source=f"--data {data}")
+        import pertspectra as ps
+
+        if isinstance(model, ps.model.ConditionModel):
+            model = model.condition(model.conditions[0])
+        model.check_genes(adata.var_names, source=f"--data {data}")
     if key not in adata.varp:
         return None
     coo = sp.triu(sp.csr_matrix(adata.varp[key]), k=1).tocoo()

@@ -85,7 +85,9 @@ def _read_data(
     )  # fmt: skip
     if conditions is None:
         return {None: stats}
-    return dict(ps.similarity.condition_data(stats))  # type: ignore[arg-type]
+    per_condition: dict[str | None, AnnData] = {}
+    per_condition.update(ps.similarity.condition_data(stats))
+    return per_condition
 
 
 def _analyse(
@@ -250,7 +252,7 @@ def similarity(
         out, overwrite=overwrite, allowed=SIMILARITY_FILES, what="a similarity folder",
         inputs=[model_dir, data, *(pairs or []), *(gene_sets or [])],
     )  # fmt: skip
-    model = load_any_model(model_dir)
+    model: Any = load_any_model(model_dir)  # FittedModel or ConditionModel (conditions set)
     conditions = getattr(model, "conditions", None)
     if conditions is None and condition_key is not None:
         msg = f"--condition-key applies to a model fitted under several conditions; {model_dir} is not one"
@@ -321,7 +323,7 @@ def similarity(
         }  # fmt: skip
         tables = {
             "similarity": ps.similarity.stack_conditions(
-                {c: r["similarity"] for c, r in results.items()}
+                {str(c): r["similarity"] for c, r in results.items()}
             ),
             "table": _stacked(results, "table", ["label"]),
             "terms": _stacked(results, "terms", []),
@@ -331,7 +333,7 @@ def similarity(
         agreement = None
         if embedding != "data_pca":
             agreement = ps.similarity.condition_agreement(
-                {c: r["embeddings"][embedding] for c, r in results.items()},
+                {str(c): r["embeddings"][embedding] for c, r in results.items()},
                 metric=metric,  # type: ignore[arg-type]
             )
     with atomic_path(out, directory=True) as tmp:  # all files or none, no stale ones

@@ -221,7 +221,7 @@ class ConditionModel:
             On an unknown condition, or a label with a perturbation never seen in a condition
             asked for (naming both).
         """
-        labels = [str(x) for x in labels]
+        asked = [str(x) for x in labels]
         names = self.conditions if condition is None else (
             [condition] if isinstance(condition, str) else [str(c) for c in condition]
         )  # fmt: skip
@@ -229,10 +229,10 @@ class ConditionModel:
         for c in names:
             view = self.condition(c)
             try:
-                frame = view.predict(labels)
+                frame = view.predict(asked)
             except KeyError as err:
-                raise KeyError(self._unseen_message(c, labels, str(err.args[0]))) from None
-            frame.index = pd.MultiIndex.from_product([[c], labels], names=["condition", "label"])
+                raise KeyError(self._unseen_message(c, asked, str(err.args[0]))) from None
+            frame.index = pd.MultiIndex.from_product([[c], asked], names=["condition", "label"])
             frames.append(frame)
         return pd.concat(frames)
 

@@ -302,7 +302,11 @@ class FittedModel:
         tensors = _schema.read_tensors(tensor_file, data, shapes)
         try:
             return cls(
-                **{n: tensors[n] for n in _NAMES},
+                P=tensors["P"],
+                W=tensors["W"],
+                B=tensors["B"],
+                kappa=tensors["kappa"],
+                gene_scale=tensors["gene_scale"],
                 genes=list(meta["genes"]),
                 design=Design.from_dict(meta),
                 config=config,

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from ..model import ConditionModel
 from ._tables import table_html
 from ._verdict import HEADLINE, program_verdict, scorecard_verdict, similarity_verdict
 
@@ -159,7 +160,7 @@ def condition_results(results: Results, condition: str) -> Results:
 def condition_facts(results: Results, condition: str) -> list[tuple[str, Any]]:
     """Labels, cells and programs of one condition, from the model folder."""
     model = results.model
-    if model is None or not hasattr(model, "conditions"):
+    if not isinstance(model, ConditionModel):
         return []
     t = model.training
     missing = t.get("statistics", {}).get("missing_in_condition", {}).get(condition, [])

@@ -10,6 +10,7 @@ import pandas as pd
 from ..enrich import fit_warnings
 from ..evaluate._metrics import LOWER_IS_BETTER
 from ..evaluate._summary import BASELINES, CEILING
+from ..model import ConditionModel
 
 if TYPE_CHECKING:
     from ..evaluate import Scorecard
@@ -194,10 +195,10 @@ def warnings_of(results: Results) -> list[str]:
     model = results.model
     if model is not None:
         t = model.training
-        conditions = getattr(model, "conditions", None)
-        if conditions is None:
+        if not isinstance(model, ConditionModel):
             out.extend(fit_warnings(model))
         else:  # each condition is a one-condition model; say a shared sentence once
+            conditions = model.conditions
             for c in conditions:
                 for line in fit_warnings(model.condition(c)):
                     if line not in out:

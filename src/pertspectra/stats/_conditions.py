@@ -123,7 +123,8 @@ def condition_groups(
         )
         raise ValueError(msg)
     group_of = np.full(counts.shape, -1, dtype=np.int64)
-    rows, missing = [], {}
+    rows: list[tuple[str, str, str, int]] = []
+    missing: dict[str, list[str]] = {}
     for k, c in enumerate(order):
         gone = []
         for i, lab in enumerate(lab_names):

@@ -232,7 +232,7 @@ def _fit(
             )  # fmt: skip
             with torch.no_grad():
                 terms = loss_fn()
-            check_finite_end(module, terms)  # type: ignore[arg-type]
+            check_finite_end(module, terms)
             init_losses.append(float(terms.total))
             init_converged.append(hist.converged)
             if best is None or float(terms.total) < float(best[2].total):
@@ -256,10 +256,17 @@ def _fit(
         condition_share=dict(zip(conditions, share, strict=True)),
     )  # fmt: skip
     training["n_labels"] = len(design.labels)
-    on_target = arrays.pop("on_target")
     model = ConditionModel(
         conditions=conditions,
-        **arrays,
+        P=arrays["P"],
+        W=arrays["W"],
+        B=arrays["B"],
+        kappa=arrays["kappa"],
+        gene_scale=arrays["gene_scale"],
+        W_own=arrays["W_own"],
+        B_own=arrays["B_own"],
+        kappa_own=arrays["kappa_own"],
+        gene_scale_own=arrays["gene_scale_own"],
         genes=genes,
         design=design,
         config=config,
@@ -269,7 +276,7 @@ def _fit(
         },
         condition_key=str(info["condition_key"]),
         training=training,
-        on_target=on_target if config.on_target else None,
+        on_target=arrays["on_target"] if config.on_target else None,
         on_target_genes=on_target_genes,
     )
     if not hist.converged:
