@@ -25,11 +25,11 @@ TCR = ("LCK", "ZAP70", "LAT", "NFKB1")
 
 
 def _reversal_table(observed, predicted) -> list[tuple[str, float, float]]:
-    """Correlation of each knockout's change in stimulated cells with the reversal."""
+    """Correlation of each knockout's change in stimulated cells with the observed reversal."""
+    reversal = -(observed.loc[("stimulated", "ctrl")] - observed.loc[("unstimulated", "ctrl")])
     rows = []
     for what in (observed, predicted):
-        stim, rest = what.loc["stimulated"], what.loc["unstimulated"]
-        reversal = -(stim.loc["ctrl"] - rest.loc["ctrl"])
+        stim = what.loc["stimulated"]
         rows.append(
             {g: float(np.corrcoef(stim.loc[g] - stim.loc["ctrl"], reversal)[0, 1]) for g in TCR}
         )

@@ -17,15 +17,20 @@ from pertspectra.stats import compute_group_stats
 LABELS = ["ctrl", "A", "B", "C", "A+B", "ctrl+C", "C+A"]
 
 
-def _screen(rng: np.random.Generator, n_conditions: int, n_genes: int = 17):
+def _screen(rng: np.random.Generator, n_conditions: int, n_genes: int = 17, *, drop: bool = False):
     conds = [f"cond{k}" for k in range(n_conditions)]
     cells = [(lab, c) for c in conds for lab in LABELS for _ in range(int(rng.integers(2, 9)))]
+    if drop:  # "A+B" never in cond1, "C" never in cond0
+        gone = {("A+B", "cond1"), ("C", "cond0"), ("ctrl+C", "cond0")}
+        cells = [x for x in cells if x not in gone]
     cells = [cells[i] for i in rng.permutation(len(cells))]
     x = rng.gamma(1.0, 1.0, (len(cells), n_genes)) * (rng.random((len(cells), n_genes)) < 0.6)
     obs = pd.DataFrame(
         {"pert": [c[0] for c in cells], "cell_line": [c[1] for c in cells]},
         index=[f"c{i}" for i in range(len(cells))],
     )
+    if drop:  # categories in another order than sorted
+        obs["cell_line"] = pd.Categorical(obs["cell_line"], categories=conds[::-1])
     adata = ad.AnnData(X=sp.csr_matrix(x), obs=obs)
     adata.var_names = ["A", "B"] + [f"g{j}" for j in range(n_genes - 2)]
     scores = sp.triu(sp.random(n_genes, n_genes, density=0.25, random_state=3), k=1)
@@ -93,20 +98,28 @@ def _per_cell_loss(module, adata, design, conds, adjacency, *, on_target):
 
 
 @pytest.mark.parametrize("n_conditions", [2, 3])
-@pytest.mark.parametrize(("param", "own"), [("paper", 2), ("effects", 2), ("effects", 0)])
-def test_condition_loss_equals_per_cell_loss(n_conditions, param, own):
+@pytest.mark.parametrize(
+    ("param", "own", "drop"),
+    [("paper", 2, False), ("effects", 2, False), ("effects", 0, False), ("effects", 2, True)],
+)
+def test_condition_loss_equals_per_cell_loss(n_conditions, param, own, drop):
     rng = np.random.default_rng(11 + n_conditions)
-    adata, scores = _screen(rng, n_conditions)
+    adata, scores = _screen(rng, n_conditions, drop=drop)
     stats = compute_group_stats(
         adata, perturbation_key="pert", condition_key="cell_line", min_cells=1,
         allow_counts=True, chunk_size=13, progress=False,
     )  # fmt: skip
     conds = list(stats.uns["pertspectra_stats"]["conditions"])
-    assert conds == [f"cond{k}" for k in range(n_conditions)]
+    want = [f"cond{k}" for k in range(n_conditions)]
+    assert conds == (want[::-1] if drop else want)  # the categories' order
+    if drop:  # pairs never observed are absent groups
+        groups = set(zip(stats.obs["label"], stats.obs["condition"], strict=True))
+        assert ("A+B", "cond1") not in groups
+        assert ("C", "cond0") not in groups
+        assert ("A+C", "cond0") in groups  # C seen in cond0 only within a combination
     group_labels = list(stats.obs["label"])
     design = build_design(dict.fromkeys(group_labels))
     cfg = ModelConfig(n_factors=3, lam=0.7, parametrization=param)
-    on_target = [design.columns.index(c) if c in ("A", "B") else -1 for c in design.columns]
     on_target = [{"A": 0, "B": 1}.get(c, -1) for c in design.columns]
     n_cells = stats.obs["n_cells"].groupby(stats.obs["condition"]).sum()
     share = (n_cells / n_cells.sum()).reindex(conds).to_numpy()

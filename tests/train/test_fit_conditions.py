@@ -122,3 +122,44 @@ def test_errors_name_the_problem(fitted):
         ps.train.fit_conditions(
             adata, perturbation_key="pert", condition_key="not_a_column", progress=False
         )
+
+
+@pytest.mark.filterwarnings("ignore:the fit did not converge")
+def test_label_missing_in_a_condition_is_predicted_where_seen():
+    adata, _ = _two_condition_screen(cells=40)
+    gone = ((adata.obs["pert"] == "E") & (adata.obs["state"] == "off")).to_numpy()
+    model = ps.train.fit_conditions(
+        adata[~gone].copy(), perturbation_key="pert", condition_key="state", n_factors=3,
+        condition_factors=1, allow_counts=True, min_cells=10, progress=False, max_epochs=30,
+    )  # fmt: skip
+    assert "E" not in model.condition_labels["off"]
+    with pytest.warns(UserWarning, match="E in off"):
+        pred = model.predict(["A", "E", "A+E"])
+    assert list(pred.index) == [("off", "A"), ("on", "A"), ("on", "E"), ("on", "A+E")]
+    with pytest.raises(KeyError, match=r"never seen in condition 'off' \(seen in E: on\)"):
+        model.predict(["E"], condition="off")
+    with pytest.raises(KeyError, match="Z"):
+        model.predict(["Z"])
+
+
+def test_statistics_with_their_condition_key_and_reserved_names():
+    adata, _ = _two_condition_screen(cells=20)
+    stats = ps.stats.compute_group_stats(
+        adata, perturbation_key="pert", condition_key="state", allow_counts=True, min_cells=10,
+        progress=False,
+    )  # fmt: skip
+    with pytest.raises(ValueError, match="computed per 'state'"):
+        ps.train.fit_conditions(stats, condition_key="other", progress=False)
+    shared = adata.copy()
+    shared.obs["state"] = shared.obs["state"].replace({"on": "shared"})
+    with pytest.raises(ValueError, match="named 'shared'"):
+        ps.train.fit_conditions(
+            shared, perturbation_key="pert", condition_key="state", allow_counts=True,
+            min_cells=10, progress=False,
+        )  # fmt: skip
+    with pytest.warns(UserWarning, match="did not converge"):
+        model = ps.train.fit_conditions(
+            stats, condition_key="state", n_factors=2, condition_factors=1, max_epochs=5,
+            progress=False,
+        )  # fmt: skip
+    assert model.conditions == ["off", "on"]

@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Mapping
+import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
@@ -32,6 +33,7 @@ import pandas as pd
 
 from .._utils import atomic_path, check_output_folder
 from ..design import Design, build_design
+from ._condition_schema import check_conditions, condition_shapes
 from ._config import ModelConfig
 from ._fitted import METADATA, TENSORS, FittedModel, _json_default, _versions
 
@@ -133,6 +135,9 @@ class ConditionModel:
             if not np.all(np.isfinite(getattr(self, name))):
                 msg = f"model tensor {name!r} contains non-finite values"
                 raise ValueError(msg)
+        if SHARED in self.conditions:
+            msg = f"a condition may not be named {SHARED!r} (the shared programs' name)"
+            raise ValueError(msg)
         if len(set(self.conditions)) != C or C < 1:
             msg = f"condition names must be unique and non-empty, got {self.conditions}"
             raise ValueError(msg)
@@ -213,27 +218,54 @@ class ConditionModel:
         labels
             Labels made of perturbations seen in the condition (unseen combinations too).
         condition
-            One condition, several, or ``None`` (every condition).
+            One condition, several, or ``None``: every condition where a label can be
+            predicted; a label with a perturbation never seen in some condition is left out
+            there (a warning names them), and only a label predictable nowhere is an error.
 
         Raises
         ------
         KeyError
-            On an unknown condition, or a label with a perturbation never seen in a condition
-            asked for (naming both).
+            On an unknown condition, a label with a perturbation never seen in a condition
+            asked for by name (naming both, and where it was seen), or (``condition=None``) a
+            label predictable in no condition.
+
+        Warns
+        -----
+        UserWarning
+            With ``condition=None``, naming the (condition, label) pairs left out.
         """
         asked = [str(x) for x in labels]
+        explicit = condition is not None
         names = self.conditions if condition is None else (
             [condition] if isinstance(condition, str) else [str(c) for c in condition]
         )  # fmt: skip
-        frames = []
+        frames, skipped = [], []
         for c in names:
             view = self.condition(c)
+            keep = asked
+            if not explicit:
+                keep = [lab for lab in asked if _predictable(view, lab)]
+                skipped += [(c, lab) for lab in asked if lab not in keep]
+            if not keep:
+                continue
             try:
-                frame = view.predict(asked)
+                frame = view.predict(keep)
             except KeyError as err:
-                raise KeyError(self._unseen_message(c, asked, str(err.args[0]))) from None
-            frame.index = pd.MultiIndex.from_product([[c], asked], names=["condition", "label"])
+                raise KeyError(self._unseen_message(c, keep, str(err.args[0]))) from None
+            frame.index = pd.MultiIndex.from_product([[c], keep], names=["condition", "label"])
             frames.append(frame)
+        nowhere = [lab for lab in asked if all((c, lab) in skipped for c in names)]
+        if nowhere:
+            raise KeyError(self._unseen_message(names[0], nowhere, "not predictable"))
+        if skipped:
+            shown = ", ".join(f"{lab} in {c}" for c, lab in skipped[:10])
+            more = "" if len(skipped) <= 10 else f" and {len(skipped) - 10} more"
+            warnings.warn(
+                f"not predicted where a perturbation was never seen: {shown}{more} (the model "
+                "has no loadings for it there)",
+                UserWarning,
+                stacklevel=2,
+            )
         return pd.concat(frames)
 
     def _unseen_message(self, condition: str, labels: list[str], default: str) -> str:
@@ -310,8 +342,8 @@ class ConditionModel:
             ),
         )
         config = _schema.model_config(meta_file, meta["config"])
-        cond = _check_conditions(meta_file, meta)
-        shapes = _shapes(meta, config, cond)
+        cond = check_conditions(meta_file, meta)
+        shapes = condition_shapes(meta, config, cond)
         data = _schema.read_bytes(
             tensor_file,
             limit=_schema.tensor_limit(shapes),
@@ -361,45 +393,10 @@ class ConditionModel:
         return "\n".join(lines)
 
 
-def _check_conditions(file: Path, meta: Mapping[str, Any]) -> dict[str, Any]:
-    """Schema of ``model.json``'s ``conditions`` entry (a one-line ``ValueError`` naming ``file``)."""
-    cond = meta.get("conditions")
-
-    def fail(what: str) -> ValueError:
-        return ValueError(f"{file}: 'conditions' {what}; the model folder is corrupt or was edited")
-
-    if not isinstance(cond, dict) or set(cond) != {"names", "labels", "condition_factors", "key"}:
-        raise fail("must hold exactly names, labels, condition_factors and key")
-    names = cond["names"]
-    if not isinstance(names, list) or not names or not all(isinstance(n, str) and n for n in names):
-        raise fail("names must be a non-empty list of strings")
-    if len(set(names)) != len(names):
-        raise fail("names are not unique")
-    labels = cond["labels"]
-    if not isinstance(labels, dict) or set(labels) != set(names):
-        raise fail("labels must map each condition to its labels")
-    known = set(meta["labels"])
-    for c, labs in labels.items():
-        if not isinstance(labs, list) or not labs or not set(map(str, labs)) <= known:
-            raise fail(f"labels[{c[:40]!r}] must list labels of the model")
-    k = cond["condition_factors"]
-    if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k <= 100_000:
-        raise fail("condition_factors must be a non-negative integer")
-    if not isinstance(cond["key"], str):
-        raise fail("key must be a string")
-    return cond
-
-
-def _shapes(
-    meta: Mapping[str, Any], config: ModelConfig, cond: Mapping[str, Any]
-) -> dict[str, tuple[int, ...]]:
-    C, p, g = len(cond["names"]), len(meta["design_columns"]), len(meta["genes"])
-    L0, Lc = int(config.n_factors or 0), int(cond["condition_factors"])
-    shapes: dict[str, tuple[int, ...]] = {
-        "W": (L0, g), "B": (L0, L0), "kappa": (1,), "gene_scale": (g,),
-        "condition_P": (C, p, L0 + Lc), "condition_W": (C, Lc, g), "condition_B": (C, Lc, Lc),
-        "condition_kappa": (C,), "condition_gene_scale": (C, g),
-    }  # fmt: skip
-    if config.on_target:
-        shapes["condition_on_target"] = (C, p)
-    return shapes
+def _predictable(view: FittedModel, label: str) -> bool:
+    """Whether ``view`` has a design row for ``label`` (its perturbations were seen there)."""
+    try:
+        view.design.columns_of(label)
+    except KeyError:
+        return False
+    return True

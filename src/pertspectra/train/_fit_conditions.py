@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .._keys import LAYER_WEIGHTED_SUM, N_CELLS, WEIGHT
+from .._keys import LAYER_WEIGHTED_SUM, N_CELLS, STATS_UNS, WEIGHT
 from .._utils import default_rng, resolve_device, torch_threads
 from ..design import LabelParser, build_design
-from ..model._condition_model import ConditionModel
+from ..model._condition_model import SHARED, ConditionModel
 from ..model._config import ModelConfig, default_n_factors
 from ..model._fitted import on_target_gene_index
 from ._checks import check_dtype_range, check_finite_end
@@ -101,9 +101,13 @@ def fit_conditions(
         without control cells, or the errors of :func:`fit`.
     """
     from ._checks import check_step_settings
-    from ._options import prepare_stats, route_options
+    from ._options import is_group_stats, prepare_stats, route_options
 
-    if condition_key is not None:
+    given = dict(adata.uns[STATS_UNS]).get("condition_key") if is_group_stats(adata) else None
+    if condition_key is not None and given is not None and condition_key != given:
+        msg = f"condition_key={condition_key!r}, but the statistics were computed per {given!r}"
+        raise ValueError(msg)
+    if condition_key is not None and given is None:
         kwargs["condition_key"] = condition_key
     config, tconfig, stats_kwargs = route_options(config, train_config, kwargs)
     tconfig = tconfig.resolved(config.parametrization)
@@ -153,6 +157,12 @@ def _fit(
     from ._loop import run
 
     conditions = [str(c) for c in info["conditions"]]
+    if SHARED in conditions:
+        msg = (
+            f"a condition is named {SHARED!r}, the name of the shared programs "
+            f"({SHARED}_0, ...); rename it in obs[{info['condition_key']!r}]"
+        )
+        raise ValueError(msg)
     group_labels = [str(x) for x in stats.obs["label"]]
     group_cond = [str(x) for x in stats.obs["condition"]]
     design = build_design(dict.fromkeys(group_labels), encoding=encoding, parser=parser)
@@ -177,6 +187,7 @@ def _fit(
         {c: c for c in design.columns[:-2] if c in measured} if config.on_target else {}
     )
     on_target_gene = on_target_gene_index(design.columns, on_target_genes, genes).tolist()
+    # n_c: the cells of condition c that are fitted (those of its kept (label, condition) groups)
     n_cells = stats.obs[N_CELLS].to_numpy(dtype=float)
     cells = {c: float(n_cells[[k == c for k in group_cond]].sum()) for c in conditions}
     share = [cells[c] / sum(cells.values()) for c in conditions]
