@@ -151,6 +151,17 @@ def test_similarity_bad_input_is_one_error_line(folder, tmp_path, extra, match):
     assert match in _one_error(runner.invoke(app, args))
 
 
+def test_similarity_condition_key_without_data_is_one_error_line(folder, tmp_path):
+    """--condition-key names a column of --data: without --data it is refused, not ignored."""
+    out = tmp_path / "o"
+    for key in ("nope", "cell_type"):
+        args = ["similarity", str(folder["model"]), "--condition-key", key, "--out", str(out)]
+        err = _one_error(runner.invoke(app, args))
+        assert "--condition-key" in err
+        assert "--data" in err
+        assert not out.exists()
+
+
 def test_programs_bad_input_is_one_error_line(folder, tmp_path):
     gmt = tmp_path / "other.gmt"
     gmt.write_text("set\tx\t" + "\t".join(f"NOTAGENE{i}" for i in range(20)) + "\n")

@@ -213,3 +213,43 @@ def test_errors(tmp_path):
     )  # fmt: skip
     assert result.exit_code != 0
     assert "--condition-key" in result.output
+
+
+def test_combinations_held_out_together_when_a_condition_lacks_one():
+    """Folds are drawn once over every condition's combinations: with A+B missing in line y,
+    a combination held out in x is held out in y in the same fold (no fit sees it)."""
+    from pertspectra.evaluate._condition_split import cell_groups, condition_split
+
+    adata = _two_lines(cells=25)
+    adata = adata[~((adata.obs["line"] == "y") & (adata.obs["pert"] == "A+B"))].copy()
+    cells, _, parser, _ = cell_groups(adata, "pert", "line", {"min_cells": 20})
+    combos = {"A+B", "A+C", "B+D", "C+D"}
+    for folds in (2, 3):
+        split = condition_split(cells, folds=folds, split_seed=1, parser=parser)
+        assert sorted(split["fold"].unique()) == list(range(folds))
+        seen = set()
+        for fold, part in split.groupby("fold"):
+            test = part[part["role"] == "test"]
+            held = set(test["label"]) & combos
+            seen |= held
+            train = part[(part["role"] == "train") & part["label"].isin(held)]
+            assert train.empty, (fold, sorted(held), sorted(set(train["condition"])))
+            for line in ("x", "y"):  # held out where the line has it, in this same fold
+                has = set(part.loc[part["condition"] == line, "label"])
+                mine = set(test.loc[test["condition"] == line, "label"]) & combos
+                assert mine == held & has, (fold, line)
+        assert seen == combos  # each combination held out in some fold
+        # y's combinations held out once each, in the same fold as in x
+        test = split[(split["role"] == "test") & split["label"].isin(combos)]
+        folds_of = test.groupby(["label"])["fold"].nunique()
+        assert (folds_of == 1).all()
+    # with every combination in both lines, the split is make_split's within each line
+    full = _two_lines(cells=25)
+    cells, _, parser, _ = cell_groups(full, "pert", "line", {"min_cells": 20})
+    split = condition_split(cells, folds=2, split_seed=1, parser=parser)
+    for line, block in cells.groupby("condition"):
+        alone = ps.evaluate.make_split(
+            list(block["label"]), cells=list(block.index), folds=2, split_seed=1, parser=parser
+        )
+        mine = split[split["condition"] == line].drop(columns="condition")
+        pd.testing.assert_frame_equal(mine.reset_index(drop=True), alone, check_dtype=False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import anndata as ad
@@ -220,3 +221,103 @@ def test_uninformative_recovery_is_named_per_condition():
     lines = ps.report.warnings_of(res)
     assert len(lines) == 1
     assert lines[0].startswith("The recovery test is uninformative in A172 here: 40 GO terms")
+
+
+def test_fit_warnings_named_by_condition_once(results, monkeypatch):
+    """A sentence of some conditions names them; one of every condition stands alone, once."""
+    model = ps.model.ConditionModel.load(results / ps.report.STAGES["fit"])
+    texts = {
+        "A172": ["Only A172 warns.", "Every line warns."],
+        "T98G": ["Two lines warn.", "Every line warns."],
+        "U87MG": ["Every line warns.", "Two lines warn."],
+    }
+
+    def fake(view):
+        own = [n for n in view.factor_names if not n.startswith("shared_")]
+        return texts[own[0].rsplit("_", 1)[0]]
+
+    monkeypatch.setattr("pertspectra.enrich._conditions.fit_warnings", fake)
+    monkeypatch.setattr("pertspectra.report._verdict.fit_warnings", fake)  # one-condition views
+    assert ps.enrich.condition_fit_warnings(model) == [
+        "in A172: Only A172 warns.",
+        "Every line warns.",
+        "in T98G, U87MG: Two lines warn.",
+    ]
+    lines = ps.report.warnings_of(ps.report.Results(path=results, model=model))
+    assert lines[:3] == [
+        "In A172: Only A172 warns.",
+        "Every line warns.",
+        "In T98G, U87MG: Two lines warn.",
+    ]
+    assert sum("Two lines warn." in line for line in lines) == 1
+    assert "Condition A172 lacks 1 label(s)" in lines[3]
+
+
+def test_data_section_per_condition(page):
+    data = _sections(page)["data"]
+    facts = data[: data.index("</dl>")]
+    assert "<dt>condition key</dt>" in facts
+    assert "<dd>cell_type</dd>" in facts
+    assert "<dd>A172, T98G, U87MG</dd>" in facts
+    assert "<dd>none in every condition; in A172: PLK4 (46)</dd>" in facts
+    assert "Cells per label in each condition" in data
+    assert "A172:ctrl" not in data  # no (condition, label) group names
+    table = data[data.index("Cells per label in each condition") :]
+    assert all(f"<th>{c}</th>" in table for c in CONDITIONS)
+
+
+def _sharing_card() -> ps.evaluate.Scorecard:
+    """A scorecard with the three fits: sharing helps in A172; in T98G it ties with the pooled
+    fit and loses to T98G alone."""
+    rows = []
+    for c, pooled, separate in (("A172", 0.2, 0.5), ("T98G", 0.6, 0.9)):
+        for i in range(8):
+            jitter = 0.01 * ((i * 7) % 5 - 2)
+            for method, r in (
+                ("pertspectra", 0.6),
+                ("pertspectra_pooled", pooled + jitter),
+                ("pertspectra_separate", separate + jitter),
+                ("mean", 0.4),
+            ):
+                rows.append(("cells", c, 0, f"L{i}", method, "pearson_delta", r + 0.01 * i))
+    metrics = pd.DataFrame(rows, columns=ps.evaluate._summary.METRIC_COLUMNS)
+    summary = pd.concat(
+        [ps.evaluate.summarize(metrics), ps.evaluate._condition_summary.versus_fits(metrics)],
+        ignore_index=True,
+    )
+    return ps.evaluate.Scorecard(
+        metrics, summary, pd.DataFrame(columns=["fold", "cell", "label", "role"]),
+        settings={"protocol": "cells"},
+    )  # fmt: skip
+
+
+def test_verdict_says_whether_sharing_helps(results):
+    from pertspectra.report._conditions import condition_verdict
+
+    res = ps.report.collect(results)
+    res = replace(res, scorecard=_sharing_card())
+    lines = condition_verdict(res, CONDITIONS)
+    a172 = [line for line in lines if line.startswith("In A172, ")]
+    assert len(a172) == 1
+    assert re.fullmatch(
+        r"In A172, by Pearson-delta per label, the shared-program model beats a fit ignoring "
+        r"the conditions on 100% of labels \(p=0\.0\d+: a clear gain\) and a fit of A172 alone "
+        r"on 100% \(p=0\.0\d+: a clear gain\)\.",
+        a172[0],
+    ), a172[0]
+    t98g = [line for line in lines if line.startswith("In T98G, ")]
+    assert len(t98g) == 1
+    assert re.search(
+        r"ignoring the conditions on 50% of labels \(p=[\d.]+: no clear gain\)", t98g[0]
+    ), t98g[0]
+    assert re.search(r"a fit of T98G alone on 0% \(p=0\.0\d+: a clear loss\)", t98g[0]), t98g[0]
+    assert not any(line.startswith("In U87MG") for line in lines)  # no scores there
+    # the programs' explanation is given once, with the scorecard's lines before it
+    head = [line for line in lines if line.startswith("In each condition, the perturbations")]
+    assert len(head) == 1
+    assert lines.index(head[0]) > lines.index(a172[0])
+    # without the fit-vs-fit rows nothing is said about sharing
+    res = replace(res, scorecard=_condition_card())
+    lines = condition_verdict(res, CONDITIONS)
+    assert not any(" the shared-program model " in line for line in lines)
+    assert sum(line.startswith("In each condition, the perturbations") for line in lines) == 1

@@ -119,20 +119,10 @@ def forecast(stats: AnnData, options: dict[str, Any], condition_factors: int | N
 
 
 def fit_warnings(model: ConditionModel) -> list[str]:
-    """:func:`pertspectra.enrich.fit_warnings` of each condition, each sentence once.
-
-    A sentence that holds in some conditions only says which.
-    """
+    """:func:`pertspectra.enrich.condition_fit_warnings`: each condition's warnings, each once."""
     import pertspectra as ps
 
-    where: dict[str, list[str]] = {}
-    for c in model.conditions:
-        for text in ps.enrich.fit_warnings(model.condition(c)):
-            where.setdefault(text, []).append(c)
-    return [
-        text if len(conds) == len(model.conditions) else f"in {', '.join(conds)}: {text}"
-        for text, conds in where.items()
-    ]
+    return ps.enrich.condition_fit_warnings(model)
 
 
 def load(model_dir: Path) -> FittedModel | ConditionModel:

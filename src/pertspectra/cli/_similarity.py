@@ -257,6 +257,12 @@ def similarity(
     if conditions is None and condition_key is not None:
         msg = f"--condition-key applies to a model fitted under several conditions; {model_dir} is not one"
         raise ValueError(msg)
+    if condition_key is not None and data is None:
+        msg = (
+            f"--condition-key {condition_key} names the obs column of conditions in --data; "
+            "pass --data too (or drop --condition-key)"
+        )
+        raise ValueError(msg)
     if embedding not in ps.similarity.EMBEDDINGS:
         msg = f"--embedding must be one of {', '.join(ps.similarity.EMBEDDINGS)}; got {embedding!r}"
         raise ValueError(msg)

@@ -15,7 +15,8 @@ gene scaling and renormalized over genes (:func:`program_loadings`).
 - :func:`overrepresentation`: the hypergeometric test of gene lists against gene sets;
 - :func:`interpret_conditions`: the same tables for a model fitted under several conditions
   (a :class:`ConditionPrograms`, with ``condition`` and ``block`` = shared / own columns);
-  :func:`condition_loadings`: every program's gene loadings once.
+  :func:`condition_loadings`: every program's gene loadings once; :func:`condition_fit_warnings`:
+  :func:`fit_warnings` of every condition, each sentence once, naming the conditions it holds in.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from ._conditions import (
     ALL_CONDITIONS,
     BLOCKS,
     ConditionPrograms,
+    condition_fit_warnings,
     condition_loadings,
     interpret_conditions,
 )
@@ -58,6 +60,7 @@ __all__ = [
     "Programs",
     "Recovery",
     "best_terms",
+    "condition_fit_warnings",
     "condition_loadings",
     "cut_gene_sets",
     "fit_warnings",

@@ -32,7 +32,7 @@ from .._utils import atomic_path, check_output_folder
 from ..model import ConditionModel
 from ._interpret import FILES, Programs
 from ._loadings import program_loadings
-from ._perturbations import perturbation_programs, program_diagnostics
+from ._perturbations import fit_warnings, perturbation_programs, program_diagnostics
 from ._programs import TERM_COLUMNS, Method, best_terms, program_names, score_programs, top_genes
 from ._recovery import Recovery, recovery_test
 
@@ -62,6 +62,30 @@ def _program_blocks(model: ConditionModel) -> pd.DataFrame:
         )
         raise ValueError(msg)
     return table.set_index("program")
+
+
+def condition_fit_warnings(model: ConditionModel) -> list[str]:
+    """:func:`fit_warnings` of each condition of a model, each sentence once.
+
+    Parameters
+    ----------
+    model
+        A model fitted under several conditions.
+
+    Returns
+    -------
+    The sentences of every condition's :func:`fit_warnings` in order of first appearance; a
+    sentence that holds in every condition as it is, one that holds in some conditions only
+    prefixed by them (``"in A172: ..."``, ``"in T98G, U87MG: ..."``).
+    """
+    where: dict[str, list[str]] = {}
+    for c in model.conditions:
+        for text in fit_warnings(model.condition(c)):
+            where.setdefault(text, []).append(c)
+    return [
+        text if len(conds) == len(model.conditions) else f"in {', '.join(conds)}: {text}"
+        for text, conds in where.items()
+    ]
 
 
 def condition_loadings(model: ConditionModel) -> pd.DataFrame:

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from ..design import LabelParser, canonical_labels, control_parser
@@ -88,31 +89,70 @@ def condition_split(
 ) -> pd.DataFrame:
     """Each condition's cells split as :func:`make_split` splits a screen, fold by fold.
 
+    The held-out combinations are drawn once, over every condition: ``KFold(folds,
+    shuffle=True, random_state=split_seed)`` over the sorted union of the combinations that
+    can be held out in some condition (those whose singles are all present there). Fold ``k``
+    holds its combinations out of every condition at once, so no fit of the fold (the
+    condition model and the pooled fit share what they learn across conditions) sees a
+    held-out combination in another condition. When every condition has the same
+    combinations this is :func:`make_split` applied to each condition.
+
     Parameters
     ----------
     cells
         One row per cell (index: cell names) with columns ``label`` (canonical) and
         ``condition``.
     protocol, folds, split_seed, parser
-        See :func:`make_split`; applied to each condition's cells on their own (``"auto"``
-        resolves per condition), with the same seed, so fold ``k`` of every condition is
-        fitted together.
+        See :func:`make_split`; applied to each condition's cells (``"auto"`` resolves per
+        condition), with the same seed, so fold ``k`` of every condition is fitted together.
 
     Returns
     -------
-    DataFrame with columns ``fold``, ``cell``, ``label``, ``role``, ``condition``.
+    DataFrame with columns ``fold``, ``cell``, ``label``, ``role``, ``condition``. A held-out
+    combination's cells are ``test`` in the conditions where it can be held out and ``val``
+    (neither fitted nor scored) elsewhere; in a fold that does not hold it out, it is
+    ``train`` where it can be held out and keeps :func:`make_split`'s roles elsewhere.
     """
-    parts = []
+    from sklearn.model_selection import KFold
+
+    from ._protocols import eligible_combinations, resolve_protocol
+
+    parser = parser or LabelParser()
+    parts: list[pd.DataFrame] = []
+    eligible: dict[str, set[str]] = {}
     for cond, block in cells.groupby("condition", sort=False):
+        labels = list(block["label"])
         try:
             part = make_split(
-                list(block["label"]), cells=list(block.index), protocol=protocol,
+                labels, cells=list(block.index), protocol=protocol,
                 folds=folds, split_seed=split_seed, parser=parser,
             )  # fmt: skip
+            kind = resolve_protocol(protocol, labels, parser=parser)
         except ValueError as err:
             msg = f"condition {cond!r}: {err}"
             raise ValueError(msg) from None
+        here = eligible_combinations(labels, parser=parser) if kind == "combinations" else []
+        eligible[str(cond)] = set(here)
         parts.append(part.assign(condition=str(cond)))
+    union = sorted(set[str]().union(*eligible.values()))
+    if union:
+        kfold = KFold(n_splits=int(folds), shuffle=True, random_state=int(split_seed))
+        held = {
+            k: {union[i] for i in test_idx}
+            for k, (_, test_idx) in enumerate(kfold.split(np.arange(len(union))))
+        }
+        for part in parts:
+            mine = eligible[str(part["condition"].iloc[0])]
+            label = part["label"].astype(str).to_numpy()
+            out = np.array(
+                [lab in held[k] for k, lab in zip(part["fold"], label, strict=True)], dtype=bool
+            )
+            can = np.isin(label, list(mine))
+            role = part["role"].to_numpy(dtype=object).copy()
+            role[can & ~out] = "train"
+            role[can & out] = "test"
+            role[~can & out] = "val"
+            part["role"] = role
     return pd.concat(parts, ignore_index=True)
 
 

@@ -3,8 +3,10 @@
 For a screen run under several conditions (cell lines, treated/untreated, stimulated/resting;
 :func:`~pertspectra.train.fit_conditions`), :func:`evaluate_conditions` splits each condition's
 cells as :func:`evaluate` splits a screen (:func:`make_split`, run per condition with the same
-protocol, folds and seed: cells 64/16/20 per label, or held-out combinations), so that every
-method sees the same training and test cells, and scores per condition, on the test cells:
+protocol, folds and seed: cells 64/16/20 per label, or held-out combinations, the folds of
+the combinations drawn once over every condition so that a fold holds a combination out of
+all conditions at once), so that every method sees the same training and test cells, and
+scores per condition, on the test cells:
 
 - ``pertspectra``: one :func:`~pertspectra.train.fit_conditions` on every condition's training
   cells (shared programs plus ``condition_factors`` of each condition's own);
@@ -99,7 +101,8 @@ def evaluate_conditions(
         Programs of each condition's own in the condition model (default: a quarter of the
         shared ones, as :func:`~pertspectra.train.fit_conditions`).
     protocol, folds, split_seed
-        See :func:`make_split`, applied within each condition (:func:`condition_split`).
+        See :func:`make_split`, applied within each condition (:func:`condition_split`); a
+        held-out combination is held out of every condition in the same fold.
     split
         A split table to reuse (``split.csv`` of an earlier run; columns ``fold, cell, label,
         role``); then ``protocol``, ``folds`` and ``split_seed`` are not used.

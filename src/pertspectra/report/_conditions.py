@@ -17,9 +17,11 @@ import re
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from ..model import ConditionModel
+from ..stats._conditions import group_name
 from ._tables import table_html
 from ._verdict import HEADLINE, program_verdict, scorecard_verdict, similarity_verdict
 
@@ -173,20 +175,29 @@ def condition_facts(results: Results, condition: str) -> list[tuple[str, Any]]:
 
 
 def condition_verdict(results: Results, conditions: list[str]) -> list[str]:
-    """The programs and similarity verdicts of each condition, each line naming its condition."""
+    """The programs and similarity verdicts of each condition, each line naming its condition.
+
+    With a scorecard, each condition's lines say how the fits compare with the baselines and
+    whether sharing programs helps there (:func:`sharing_verdict`).
+    """
     out: list[str] = []
     for c in conditions:
         part = condition_results(results, c)
         if part.scorecard is not None:
             out += [f"{c}: {line}" for line in scorecard_verdict(part.scorecard)]
+            sharing = sharing_verdict(part.scorecard, c)
+            if sharing is not None:
+                out.append(sharing)
+    explained = False  # the programs' lines are explained once, before the first of them
     for c in conditions:
         part = condition_results(results, c)
         if part.programs is not None:
             lines = program_verdict(part.programs, n_labels=2)
-            if lines and not out:
+            if lines and not explained:
                 out.append(
                     lines[0].replace("The perturbations", "In each condition, the perturbations")
                 )
+                explained = True
             out += [f"{c}: {line}" for line in lines[1:]]
         if part.similarity is not None and part.similarity["similarity"] is not None:
             out += [f"{c}: {line}" for line in similarity_verdict(part.similarity)]
@@ -198,6 +209,109 @@ def condition_verdict(results: Results, conditions: list[str]) -> list[str]:
             "with the other perturbations (higher: it does the same in both)."
         )
     return out
+
+
+#: The fits the condition model is compared with (``versus`` of the scorecard's fit-vs-fit rows),
+#: in words; ``{c}`` is the condition.
+SHARING_VERSUS = {
+    "pertspectra_pooled": "a fit ignoring the conditions",
+    "pertspectra_separate": "a fit of {c} alone",
+}
+#: Short names of the regimes, for the sharing line.
+SHARING_REGIMES = {"combinations": "held-out combinations", "cells": "held-out cells"}
+
+
+def _gain(win: float, p: float) -> str:
+    """``"p=0.004: a clear gain"``, ``"p=0.4: no clear gain"`` (two-sided, at 0.05)."""
+    if not np.isfinite(p):
+        return "too few labels for a test"
+    if p < 0.05:
+        return f"p={p:.2g}: a clear {'gain' if win > 0.5 else 'loss'}"
+    return f"p={p:.2g}: no clear gain"
+
+
+def sharing_verdict(card: Scorecard, condition: str) -> str | None:
+    """Whether sharing programs helps in ``condition``: the condition model against the other fits.
+
+    Read off the scorecard's fit-vs-fit summary rows (:func:`pertspectra.evaluate.evaluate_conditions`):
+    ``pertspectra`` against ``pertspectra_pooled`` and ``pertspectra_separate`` on
+    ``pearson_delta``, their win rate and Wilcoxon p-value. ``None`` when those rows are absent.
+    """
+    s = card.summary
+    if CONDITION not in s or "versus" not in s:
+        return None
+    rows = s[
+        (s[CONDITION].astype(str) == condition)
+        & (s["method"] == "pertspectra")
+        & (s["metric"] == "pearson_delta")
+        & s["versus"].isin(list(SHARING_VERSUS))
+        & np.isfinite(pd.to_numeric(s["win_rate"], errors="coerce"))
+    ]
+    if rows.empty:
+        return None
+    regimes = sorted(rows["regime"].unique())
+    parts: list[str] = []
+    for regime in regimes:
+        block = rows[rows["regime"] == regime].drop_duplicates("versus").set_index("versus")
+        clauses: list[str] = []
+        for versus, words in SHARING_VERSUS.items():
+            if versus in block.index:
+                win = float(block.at[versus, "win_rate"])
+                p = float(block.at[versus, "wilcoxon_p"])
+                share = f"{win:.0%}" if clauses else f"{win:.0%} of labels"
+                clauses.append(f"{words.format(c=condition)} on {share} ({_gain(win, p)})")
+        where = f"on {SHARING_REGIMES.get(regime, regime)} " if len(regimes) > 1 else ""
+        subject = "it" if parts else "the shared-program model"
+        parts.append(f"{where}{subject} beats " + " and ".join(clauses))
+    return f"In {condition}, by Pearson-delta per label, " + "; ".join(parts) + "."
+
+
+def condition_data(model: ConditionModel, section: dict[str, Any]) -> None:
+    """The data section (``section``) of a condition model, amended in place.
+
+    Adds its condition key and conditions, shows the cells of each label in each condition
+    (not per ``condition:label`` group) and names the labels dropped in a condition only.
+    """
+    t = model.training
+    stats = t.get("statistics", {})
+    conditions = list(model.conditions)
+    cells = t.get("cells_per_label") or {}
+    table = pd.DataFrame(
+        {
+            c: pd.Series(
+                {lab: cells.get(group_name(lab, c)) for lab in model.condition_labels[c]},
+                dtype="Int64",
+            )
+            for c in conditions
+        },
+        index=pd.Index(model.labels, name="label"),
+    )
+    tables = [(name, html) for name, html in section.get("tables", []) if name != "Cells per label"]
+    if cells and table.notna().any().any():
+        tables.insert(
+            0,
+            (
+                "Cells per label in each condition (blank: too few cells there, not fitted)",
+                table_html(table.reset_index()),
+            ),
+        )
+    section["tables"] = tables
+    missing = stats.get("missing_in_condition", {}) or {}
+    dropped = ", ".join(map(str, stats.get("dropped_labels", [])))
+    if missing:
+        dropped = (dropped or "none in every condition") + "".join(
+            f"; in {c}: " + ", ".join(map(str, labs)) for c, labs in missing.items()
+        )
+    facts = []
+    for key, value in section.get("facts", []):
+        if key == "dropped labels (too few cells)":
+            value = dropped or "none"
+        elif key == "min cells per label":
+            key = "min cells per label in a condition"
+        facts.append((key, value))
+        if key == "perturbation key":
+            facts += [("condition key", model.condition_key), ("conditions", ", ".join(conditions))]
+    section["facts"] = facts
 
 
 def agreement_section(results: Results) -> dict[str, Any]:

@@ -12,9 +12,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..model import ConditionModel
 from ._collect import REPORT, Results, collect
 from ._conditions import (
     agreement_section,
+    condition_data,
     condition_facts,
     condition_results,
     condition_verdict,
@@ -70,6 +72,8 @@ def _data_section(res: Results) -> dict[str, Any]:
                 ", ".join(map(str, stats.get("dropped_labels", []))) or "none",
             ),
         ]
+        if isinstance(model, ConditionModel):
+            condition_data(model, out)
     if res.prior is not None:
         p = res.prior
         out["facts"] += [

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from ..enrich import fit_warnings
+from ..enrich import condition_fit_warnings, fit_warnings
 from ..evaluate._metrics import LOWER_IS_BETTER
 from ..evaluate._summary import BASELINES, CEILING
 from ..model import ConditionModel
@@ -197,12 +197,8 @@ def warnings_of(results: Results) -> list[str]:
         t = model.training
         if not isinstance(model, ConditionModel):
             out.extend(fit_warnings(model))
-        else:  # each condition is a one-condition model; say a shared sentence once
-            conditions = model.conditions
-            for c in conditions:
-                for line in fit_warnings(model.condition(c)):
-                    if line not in out:
-                        out.append(line if c == conditions[0] else f"In condition {c}: {line}")
+        else:  # a sentence once, naming the conditions unless it holds in all of them
+            out.extend(line[:1].upper() + line[1:] for line in condition_fit_warnings(model))
             missing = t.get("statistics", {}).get("missing_in_condition", {}) or {}
             for c, labels in missing.items():
                 out.append(
