@@ -142,13 +142,22 @@ def test_predict_chosen_conditions(fitted, tmp_path):
 def test_predict_errors_name_condition_and_perturbation(fitted, tmp_path):
     out, _ = fitted
     target = tmp_path / "p.csv"
-    line = _one_error(_predict(out, target, "PLK4"), "PLK4", "A172")
+    line = _one_error(_predict(out, target, "PLK4", "--condition", "A172"), "PLK4", "A172")
     assert "T98G, U87MG" in line  # where it can be predicted instead
     _one_error(_predict(out, target, "PLK4+SGK1", "--condition", "A172"), "PLK4", "A172")
     _one_error(_predict(out, target, "MAPK1", "--condition", "HeLa"), "HeLa", "A172, T98G, U87MG")
     line = _one_error(_predict(out, target, "NOPE+MAPK1", "--condition", "T98G"), "'NOPE'")
     assert "not seen in any condition" in line
+    line = _one_error(_predict(out, target, "NOPE"), "'NOPE'")
+    assert "not seen in any condition" in line
     assert not target.exists()
+    # without --condition: every condition where it was fitted, a warning names the others
+    res = _predict(out, target, "PLK4", "MAPK1")
+    assert res.exit_code == 0, res.output
+    assert "warning: not predicted where a perturbation was never seen: PLK4 in A172" in res.output
+    table = pd.read_csv(target, index_col=[0, 1])
+    assert ("A172", "PLK4") not in table.index
+    assert {("A172", "MAPK1"), ("T98G", "PLK4"), ("U87MG", "PLK4")} <= set(table.index)
 
 
 def test_condition_options_on_a_plain_model_and_bad_fit_options(mc_h5ad, tmp_path):

@@ -137,16 +137,31 @@ def load(model_dir: Path) -> FittedModel | ConditionModel:
 def predict(
     model: ConditionModel, model_dir: Path, labels: list[str], condition: list[str] | None
 ) -> pd.DataFrame:
-    """(condition, label) x genes for the conditions asked for (``None``: every condition).
+    """(condition, label) x genes for the conditions asked for.
+
+    ``None``: every condition where a label can be predicted (the library warns naming the
+    (condition, label) pairs left out, printed as a ``warning:`` line).
 
     Raises
     ------
     KeyError
-        On an unknown condition, or a perturbation never seen in a condition asked for
+        On an unknown condition, a perturbation never seen in a condition asked for by name
         (naming both, and the conditions where every label can be predicted), or a
         perturbation seen in no condition.
     """
-    names = split_list(condition) or list(model.conditions)
+    if not split_list(condition):
+        known = set(model.design.columns)
+        nowhere = sorted(
+            {t for lab in labels for t in model.design.parser.tokens(lab) if t not in known}
+        )
+        if nowhere:
+            msg = (
+                f"unknown perturbation(s) {nowhere}: not seen in any condition of {model_dir} "
+                f"({', '.join(model.conditions)})"
+            )
+            raise KeyError(msg)
+        return model.predict(labels)
+    names = split_list(condition)
     unknown = [c for c in dict.fromkeys(names) if c not in model.conditions]
     if unknown:
         msg = (
