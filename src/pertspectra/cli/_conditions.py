@@ -150,16 +150,7 @@ def predict(
         perturbation seen in no condition.
     """
     if not split_list(condition):
-        known = set(model.design.columns)
-        nowhere = sorted(
-            {t for lab in labels for t in model.design.parser.tokens(lab) if t not in known}
-        )
-        if nowhere:
-            msg = (
-                f"unknown perturbation(s) {nowhere}: not seen in any condition of {model_dir} "
-                f"({', '.join(model.conditions)})"
-            )
-            raise KeyError(msg)
+        _refuse_unknown(model, model_dir, labels)
         return model.predict(labels)
     names = split_list(condition)
     unknown = [c for c in dict.fromkeys(names) if c not in model.conditions]
@@ -174,16 +165,7 @@ def predict(
         return model.predict(labels, condition=names)
     except KeyError as err:
         text = str(err.args[0]) if err.args else "unknown label"
-        known = set(model.design.columns)
-        nowhere = sorted(
-            {t for lab in labels for t in model.design.parser.tokens(lab) if t not in known}
-        )
-        if nowhere:
-            msg = (
-                f"unknown perturbation(s) {nowhere}: not seen in any condition of {model_dir} "
-                f"({', '.join(model.conditions)})"
-            )
-            raise KeyError(msg) from None
+        _refuse_unknown(model, model_dir, labels)
         usable = [c for c in model.conditions if _predictable(model, c, labels)]
         hint = (
             f"; every label can be predicted in {', '.join(usable)} (--condition {','.join(usable)})"
@@ -191,6 +173,20 @@ def predict(
             else "; no condition saw every perturbation of these labels"
         )
         raise KeyError(text + hint) from None
+
+
+def _refuse_unknown(model: ConditionModel, model_dir: Path, labels: list[str]) -> None:
+    """A ``KeyError`` naming perturbations of ``labels`` that no condition saw."""
+    known = set(model.design.columns)
+    nowhere = sorted(
+        {t for lab in labels for t in model.design.parser.tokens(lab) if t not in known}
+    )
+    if nowhere:
+        msg = (
+            f"unknown perturbation(s) {nowhere}: not seen in any condition of {model_dir} "
+            f"({', '.join(model.conditions)})"
+        )
+        raise KeyError(msg)
 
 
 def _predictable(model: ConditionModel, condition: str, labels: list[str]) -> bool:

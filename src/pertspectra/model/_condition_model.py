@@ -35,7 +35,7 @@ from .._utils import atomic_path, check_output_folder
 from ..design import Design, build_design
 from ._condition_schema import check_conditions, condition_shapes
 from ._config import ModelConfig
-from ._fitted import METADATA, TENSORS, FittedModel, _json_default, _versions
+from ._fitted import METADATA, TENSORS, FittedModel, _json_default, _versions, read_model_folder
 
 SHARED = "shared"
 _BLOCKS = ("P", "W", "B", "kappa", "gene_scale")
@@ -327,30 +327,12 @@ class ConditionModel:
     @classmethod
     def load(cls, path: str | os.PathLike) -> ConditionModel:
         """Load a folder written by :meth:`save`, checked as :meth:`FittedModel.load` checks."""
-        from . import _schema
 
-        path = Path(path)
-        if not path.is_dir():
-            msg = f"model folder {path} not found (a model folder holds {METADATA} and {TENSORS})"
-            raise FileNotFoundError(msg)
-        meta_file = _schema.model_file(path, METADATA)
-        tensor_file = _schema.model_file(path, TENSORS)
-        meta = _schema.parse_metadata(
-            meta_file,
-            _schema.read_bytes(
-                meta_file, limit=_schema.MAX_METADATA_BYTES, why="bytes a model.json may have"
-            ),
-        )
-        config = _schema.model_config(meta_file, meta["config"])
-        cond = check_conditions(meta_file, meta)
-        shapes = condition_shapes(meta, config, cond)
-        data = _schema.read_bytes(
-            tensor_file,
-            limit=_schema.tensor_limit(shapes),
-            why=f"bytes the shapes in {METADATA} allow",
-        )
-        t = _schema.read_tensors(tensor_file, data, shapes)
-        try:
+        def shapes(meta_file: Path, meta: dict[str, Any], config: ModelConfig) -> dict:
+            return condition_shapes(meta, config, check_conditions(meta_file, meta))
+
+        with read_model_folder(path, shapes) as (meta, config, t):
+            cond = meta["conditions"]
             return cls(
                 conditions=list(cond["names"]),
                 **{n: t[n] for n in ("W", "B", "kappa", "gene_scale")},
@@ -366,12 +348,6 @@ class ConditionModel:
                 on_target=t.get("condition_on_target"),
                 on_target_genes=dict(meta["on_target_genes"]),
             )
-        except (ValueError, TypeError, KeyError) as err:
-            msg = (
-                f"{tensor_file} does not match {meta_file} ({' '.join(str(err).split())}); "
-                "the model folder is corrupt or was edited; fit or save the model again"
-            )
-            raise ValueError(msg) from None
 
     def summary(self) -> str:
         """A few lines describing the model (used by ``pertspectra info``)."""

@@ -12,10 +12,11 @@ first (``_schema``: sizes, links, the JSON schema and format version, the tensor
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -277,30 +278,13 @@ class FittedModel:
         """
         from . import _schema
 
-        path = Path(path)
-        if not path.is_dir():
-            msg = f"model folder {path} not found (a model folder holds {METADATA} and {TENSORS})"
-            raise FileNotFoundError(msg)
-        meta_file = _schema.model_file(path, METADATA)
-        tensor_file = _schema.model_file(path, TENSORS)
-        meta = _schema.parse_metadata(
-            meta_file,
-            _schema.read_bytes(
-                meta_file, limit=_schema.MAX_METADATA_BYTES, why="bytes a model.json may have"
-            ),
-        )
-        config = _schema.model_config(meta_file, meta["config"])
-        if "conditions" in meta:
-            msg = f"{path} holds a model fitted under several conditions: load it with ConditionModel.load"
-            raise ValueError(msg)
-        shapes = _schema.expected_shapes(meta, config)
-        data = _schema.read_bytes(
-            tensor_file,
-            limit=_schema.tensor_limit(shapes),
-            why=f"bytes the shapes in {METADATA} allow",
-        )
-        tensors = _schema.read_tensors(tensor_file, data, shapes)
-        try:
+        def shapes(meta_file: Path, meta: dict[str, Any], config: ModelConfig) -> dict:
+            if "conditions" in meta:
+                msg = f"{path} holds a model fitted under several conditions: load it with ConditionModel.load"
+                raise ValueError(msg)
+            return _schema.expected_shapes(meta, config)
+
+        with read_model_folder(path, shapes) as (meta, config, tensors):
             return cls(
                 P=tensors["P"],
                 W=tensors["W"],
@@ -315,12 +299,6 @@ class FittedModel:
                 on_target=tensors.get("on_target"),
                 on_target_genes=dict(meta["on_target_genes"]),
             )
-        except (ValueError, TypeError, KeyError) as err:
-            msg = (
-                f"{tensor_file} does not match {meta_file} ({' '.join(str(err).split())}); "
-                "the model folder is corrupt or was edited; fit or save the model again"
-            )
-            raise ValueError(msg) from None
 
     def summary(self) -> str:
         """A few lines describing the model (used by ``pertspectra info``)."""
@@ -379,3 +357,47 @@ def load_model(path: str | os.PathLike) -> FittedModel:
     load it with its ``load`` (:func:`~pertspectra.model.is_condition_model` tells them apart).
     """
     return FittedModel.load(path)
+
+
+@contextlib.contextmanager
+def read_model_folder(
+    path: str | os.PathLike,
+    shapes: Callable[[Path, dict[str, Any], ModelConfig], dict[str, tuple[int, ...]]],
+) -> Iterator[tuple[dict[str, Any], ModelConfig, dict[str, np.ndarray]]]:
+    """Check and read a model folder: yields ``(model.json, config, tensors)``.
+
+    ``shapes(meta_file, meta, config)`` gives the tensors the folder must hold (it may refuse
+    the folder with a ``ValueError``). A ``ValueError``, ``TypeError`` or ``KeyError`` raised
+    while building the model from them (inside the ``with``) becomes one ``ValueError`` line
+    saying the two files do not match.
+    """
+    from . import _schema
+
+    path = Path(path)
+    if not path.is_dir():
+        msg = f"model folder {path} not found (a model folder holds {METADATA} and {TENSORS})"
+        raise FileNotFoundError(msg)
+    meta_file = _schema.model_file(path, METADATA)
+    tensor_file = _schema.model_file(path, TENSORS)
+    meta = _schema.parse_metadata(
+        meta_file,
+        _schema.read_bytes(
+            meta_file, limit=_schema.MAX_METADATA_BYTES, why="bytes a model.json may have"
+        ),
+    )
+    config = _schema.model_config(meta_file, meta["config"])
+    expected = shapes(meta_file, meta, config)
+    data = _schema.read_bytes(
+        tensor_file,
+        limit=_schema.tensor_limit(expected),
+        why=f"bytes the shapes in {METADATA} allow",
+    )
+    tensors = _schema.read_tensors(tensor_file, data, expected)
+    try:
+        yield meta, config, tensors
+    except (ValueError, TypeError, KeyError) as err:
+        msg = (
+            f"{tensor_file} does not match {meta_file} ({' '.join(str(err).split())}); "
+            "the model folder is corrupt or was edited; fit or save the model again"
+        )
+        raise ValueError(msg) from None
