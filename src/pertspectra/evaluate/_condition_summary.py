@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ._metrics import LOWER_IS_BETTER
-from ._summary import BASELINES, CEILING, SUMMARY_COLUMNS, _wilcoxon
+from ._summary import BASELINES, CEILING, SUMMARY_COLUMNS, versus_scores
 
 if TYPE_CHECKING:
     from ._summary import Scorecard
@@ -53,21 +53,13 @@ def versus_fits(metrics: pd.DataFrame) -> pd.DataFrame:
             values = wide[method].to_numpy(dtype=float)
             finite = values[np.isfinite(values)]
             for ref in (m for m in CONDITION_FITS if m in wide.columns and m != method):
-                other = wide[ref].to_numpy(dtype=float)
-                ok = np.isfinite(values) & np.isfinite(other)
-                diff = sign * (values[ok] - other[ok])
-                win = (
-                    (np.sum(diff > 0) + 0.5 * np.sum(diff == 0)) / diff.size
-                    if diff.size
-                    else np.nan
-                )
+                win, p = versus_scores(values, wide[ref].to_numpy(dtype=float), sign)
                 rows.append({
                     "regime": regime, "condition": condition, "method": method, "metric": metric,
                     "mean": float(np.mean(finite)) if finite.size else np.nan,
                     "sd": float(np.std(finite, ddof=1)) if finite.size > 1 else np.nan,
                     "median": float(np.median(finite)) if finite.size else np.nan,
-                    "n": int(finite.size), "versus": ref, "win_rate": float(win),
-                    "wilcoxon_p": _wilcoxon(diff),
+                    "n": int(finite.size), "versus": ref, "win_rate": win, "wilcoxon_p": p,
                 })  # fmt: skip
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 

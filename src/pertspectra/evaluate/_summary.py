@@ -91,18 +91,20 @@ def summarize(metrics: pd.DataFrame) -> pd.DataFrame:
             if not versus:
                 rows.append({**stats, "versus": "", "win_rate": np.nan, "wilcoxon_p": np.nan})
             for ref in versus:
-                other = wide[ref].to_numpy(dtype=float)
-                ok = np.isfinite(values) & np.isfinite(other)
-                diff = sign * (values[ok] - other[ok])
-                win = (
-                    (np.sum(diff > 0) + 0.5 * np.sum(diff == 0)) / diff.size
-                    if diff.size
-                    else np.nan
-                )
-                rows.append(
-                    {**stats, "versus": ref, "win_rate": float(win), "wilcoxon_p": _wilcoxon(diff)}
-                )
+                win, p = versus_scores(values, wide[ref].to_numpy(dtype=float), sign)
+                rows.append({**stats, "versus": ref, "win_rate": win, "wilcoxon_p": p})
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+
+
+def versus_scores(values: np.ndarray, other: np.ndarray, sign: float) -> tuple[float, float]:
+    """Win rate (ties count half) and Wilcoxon p of ``values`` against ``other``, per label.
+
+    ``sign`` is ``-1`` for metrics where lower is better; labels missing in either are skipped.
+    """
+    ok = np.isfinite(values) & np.isfinite(other)
+    diff = sign * (values[ok] - other[ok])
+    win = (np.sum(diff > 0) + 0.5 * np.sum(diff == 0)) / diff.size if diff.size else np.nan
+    return float(win), _wilcoxon(diff)
 
 
 @dataclass
