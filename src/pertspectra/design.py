@@ -130,6 +130,11 @@ class Design:
     encoding: Encoding = "gene"
     parser: LabelParser = field(default_factory=LabelParser)
 
+    @property
+    def n_perturbations(self) -> int:
+        """Number of perturbation columns (all but ``ctrl`` and ``basal``)."""
+        return len(self.columns) - 2
+
     def __post_init__(self) -> None:
         if self.columns[-2:] != [CTRL, BASAL]:
             msg = f"design columns must end with {CTRL!r}, {BASAL!r}; got {self.columns[-2:]}"

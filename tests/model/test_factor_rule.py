@@ -19,14 +19,30 @@ def test_default_rule(n_genes, expected):
     assert default_n_factors(n_genes) == expected
 
 
+@pytest.mark.parametrize(
+    ("n_genes", "n_perturbations", "expected"),
+    [(74, 14, 15), (74, 6, 7), (74, 0, 7), (299, 24, 29), (366, 27, 36), (20, 50, 10),
+     (30, 4, 5), (3, 5, 2), (1, 1, 2), (5000, 105, 200), (5000, 400, 200), (1000, 250, 200),
+     (600, 150, 151)],
+)  # fmt: skip
+def test_rule_gives_small_panels_a_factor_per_design_row(n_genes, n_perturbations, expected):
+    # one factor per free design row (perturbations + basal) when ten genes per program gives
+    # fewer, but never fewer than two genes per program on average, nor more than 200
+    assert default_n_factors(n_genes, n_perturbations=n_perturbations) == expected
+
+
 def test_rule_rejects_no_genes():
     with pytest.raises(ValueError, match="n_genes must be >= 1"):
         default_n_factors(0)
+    with pytest.raises(ValueError, match="n_perturbations must be >= 0"):
+        default_n_factors(10, n_perturbations=-1)
 
 
 def test_fit_resolves_the_rule_and_warns_at_factors_ge_genes(toy_stats):
     model = ps.train.fit(toy_stats, max_epochs=60, cycle_epochs=40, progress=False)
-    assert model.config.n_factors == default_n_factors(toy_stats.n_vars) == model.W.shape[0]
+    design = build_design([str(x) for x in toy_stats.obs_names])
+    rule = default_n_factors(toy_stats.n_vars, n_perturbations=design.n_perturbations)
+    assert model.config.n_factors == rule == model.W.shape[0]
     assert ModelConfig().n_factors is None
     with pytest.warns(UserWarning, match=f"60 factors for {toy_stats.n_vars} genes"):
         ps.train.fit(toy_stats, n_factors=60, max_epochs=30, cycle_epochs=20, progress=False)

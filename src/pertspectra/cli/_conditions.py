@@ -87,7 +87,9 @@ def forecast(stats: AnnData, options: dict[str, Any], condition_factors: int | N
         encoding=options["encoding"],
         parser=parser,
     )
-    n_shared = options["n_factors"] or ps.model.default_n_factors(stats.n_vars)
+    n_shared = options["n_factors"] or ps.model.default_n_factors(
+        stats.n_vars, n_perturbations=design.n_perturbations
+    )
     n_own = (
         ps.train.default_condition_factors(n_shared)
         if condition_factors is None

@@ -76,8 +76,8 @@ NFactors = Annotated[
     typer.Option(
         "--n-factors",
         "--factors",
-        help="Number of factors (programs) L; default: genes // 10, between 2 and 200 "
-        "(the paper: 200).",
+        help="Number of factors (programs) L; default: genes // 10, or perturbations + 1 if "
+        "more (at most genes // 2), between 2 and 200 (the paper: 200).",
     ),
 ]
 Schedule = Annotated[

@@ -150,7 +150,7 @@ def fit_warnings(model: FittedModel) -> list[str]:
         out.append(
             f"{L} factors for {g} genes: with at least as many factors as genes a program can "
             "be a single gene; choose fewer factors (--n-factors; the default rule picks "
-            f"{default_n_factors(g)})."
+            f"{default_n_factors(g, n_perturbations=model.design.n_perturbations)})."
         )
     loadings = program_loadings(model).to_numpy()
     share = float((loadings.max(axis=1) >= SINGLE_GENE_SHARE).mean()) if len(loadings) else 0.0

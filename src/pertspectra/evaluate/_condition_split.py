@@ -157,7 +157,10 @@ def condition_split(
 
 
 def plain_factors(
-    fit_options: Mapping[str, Any], condition_factors: int | None, n_genes: int
+    fit_options: Mapping[str, Any],
+    condition_factors: int | None,
+    n_genes: int,
+    n_perturbations: int = 0,
 ) -> tuple[int, int]:
     """(shared programs, each condition's own) as :func:`fit_conditions` resolves them."""
     from ..model._config import default_n_factors
@@ -165,6 +168,6 @@ def plain_factors(
 
     config = fit_options.get("config")
     n = fit_options.get("n_factors", getattr(config, "n_factors", None))
-    shared = default_n_factors(n_genes) if n is None else int(n)
+    shared = default_n_factors(n_genes, n_perturbations=n_perturbations) if n is None else int(n)
     own = default_condition_factors(shared) if condition_factors is None else condition_factors
     return shared, int(own)

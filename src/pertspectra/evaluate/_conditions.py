@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 
 from .._keys import KEYS, STATS_UNS
-from ..design import CONTROL_LABEL
+from ..design import CONTROL_LABEL, build_design
 from ._baselines import baseline_predictions
 from ._condition_split import cell_groups, condition_split, plain_factors, quiet_missing
 from ._condition_summary import CONDITION_FITS, versus_fits
@@ -173,9 +173,18 @@ def evaluate_conditions(
     wide.index = adata.obs_names
     adata.obsm[KEYS.split] = wide
 
-    shared, own = plain_factors(fit_options, condition_factors, adata.n_vars)
+    # resolved once on all labels, so that every fold's fits have the same programs
+    design = build_design(
+        dict.fromkeys(str(x) for x in groups["label"]),
+        encoding=fit_options.get("encoding", "gene"),
+        parser=parser,
+    )
+    shared, own = plain_factors(
+        fit_options, condition_factors, adata.n_vars, design.n_perturbations
+    )
     plain = {**fit_options, "n_factors": shared + own}
     cond_opts = {"seed": seed, "progress": False, "store": False, **fit_options}
+    cond_opts["n_factors"] = shared
     opts = {**stats_kwargs, "min_cells": 1}
     cond_of = adata.obs[condition_key].astype(str).to_numpy()
     rows: list[pd.DataFrame] = []

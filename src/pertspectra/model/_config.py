@@ -12,20 +12,40 @@ PAPER_N_FACTORS = 200
 GENES_PER_FACTOR = 10
 
 
-def default_n_factors(n_genes: int) -> int:
-    """The default number of factors for ``n_genes`` genes: ``clip(n_genes // 10, 2, 200)``.
+def default_n_factors(n_genes: int, *, n_perturbations: int = 0) -> int:
+    """The default number of factors: ten genes per program, or one per design row if more.
+
+    ``max(2, min(max(n_genes // 10, n_perturbations + 1), n_genes // 2, 200))``.
 
     A program is a weighting of genes; with ``L`` factors on ``g`` genes each program has
     ``g / L`` genes on average, and at ``L >= g`` (the paper's 200 factors on 74, 299 or 366
     genes) the fit puts each gene on a factor of its own (on Gasperini, 366 genes at 200
     factors, W holds 0.99995 of every gene's weight on one factor). Ten genes per program
     keeps programs while leaving a Norman-size panel (5,000 genes) the paper's 200.
+
+    With fewer factors than the ``n_perturbations + 1`` free design rows (each perturbation and
+    ``basal``) the labels' means cannot all be represented: on Schraivogel (74 genes, 14
+    perturbations) 7 factors missed one target's own knockdown by 0.07 log units in every seed,
+    15 factors kept all of them (``docs/optimization.md``). So a small panel gets one factor per
+    design row, while each program keeps at least two genes on average (``n_genes // 2``).
+
+    Parameters
+    ----------
+    n_genes
+        Genes ``g`` of the data.
+    n_perturbations
+        Perturbation columns of the design (all but ``ctrl`` and ``basal``); 0: the genes only.
     """
     n = int(n_genes)
     if n < 1:
         msg = f"n_genes must be >= 1, got {n_genes}"
         raise ValueError(msg)
-    return int(min(PAPER_N_FACTORS, max(2, n // GENES_PER_FACTOR)))
+    k = int(n_perturbations)
+    if k < 0:
+        msg = f"n_perturbations must be >= 0, got {n_perturbations}"
+        raise ValueError(msg)
+    wanted = max(n // GENES_PER_FACTOR, k + 1 if k else 0)
+    return int(max(2, min(wanted, n // 2, PAPER_N_FACTORS)))
 
 
 @dataclass(frozen=True)

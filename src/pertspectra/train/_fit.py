@@ -158,15 +158,21 @@ def fit(
     labels = [str(x) for x in stats.obs_names]
     design = build_design(labels, encoding=encoding, parser=parser)
     genes = [str(g) for g in stats.var_names]
+    rule = default_n_factors(len(genes), n_perturbations=design.n_perturbations)
     if config.n_factors is None:
-        config = replace(config, n_factors=default_n_factors(len(genes)))
-        logger.info("n_factors: %d (the default rule for %d genes)", config.n_factors, len(genes))
+        config = replace(config, n_factors=rule)
+        logger.info(
+            "n_factors: %d (the default rule for %d genes, %d perturbations)",
+            rule,
+            len(genes),
+            design.n_perturbations,
+        )
     n_factors = int(config.n_factors or 0)
     if n_factors >= len(genes):
         warnings.warn(
             f"{n_factors} factors for {len(genes)} genes: with at least as many factors "
             "as genes each program can be a single gene; choose fewer (n_factors=None picks "
-            f"{default_n_factors(len(genes))})",
+            f"{rule})",
             UserWarning,
             stacklevel=2,
         )

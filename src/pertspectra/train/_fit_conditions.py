@@ -168,7 +168,8 @@ def _fit(
     design = build_design(dict.fromkeys(group_labels), encoding=encoding, parser=parser)
     genes = [str(g) for g in stats.var_names]
     if config.n_factors is None:
-        config = replace(config, n_factors=default_n_factors(len(genes)))
+        rule = default_n_factors(len(genes), n_perturbations=design.n_perturbations)
+        config = replace(config, n_factors=rule)
     L0 = int(config.n_factors or 0)
     Lc = default_condition_factors(L0) if condition_factors is None else int(condition_factors)
     if Lc < 0:

@@ -392,7 +392,9 @@ def forecast(
             n_genes=adata.n_vars,
             n_design=len(design.columns),
             n_factors=(
-                default_n_factors(adata.n_vars) if config.n_factors is None else config.n_factors
+                default_n_factors(adata.n_vars, n_perturbations=design.n_perturbations)
+                if config.n_factors is None
+                else config.n_factors
             ),
             n_edges=n_edges,
             device=str(device),
