@@ -87,6 +87,9 @@ def forecast(stats: AnnData, options: dict[str, Any], condition_factors: int | N
         encoding=options["encoding"],
         parser=parser,
     )
+    if options["n_factors"] == "signal":
+        msg = "--n-factors signal is not available with --condition-key: pass a number"
+        raise ValueError(msg)
     n_shared = options["n_factors"] or ps.model.default_n_factors(
         stats.n_vars, n_perturbations=design.n_perturbations
     )

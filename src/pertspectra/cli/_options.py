@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 
@@ -72,12 +72,13 @@ Parametrization = Annotated[
     ),
 ]
 NFactors = Annotated[
-    int | None,
+    str | None,
     typer.Option(
         "--n-factors",
         "--factors",
         help="Number of factors (programs) L; default: genes // 10, or perturbations + 1 if "
-        "more (at most genes // 2), between 2 and 200 (the paper: 200).",
+        "more (at most genes // 2), between 2 and 200 (the paper: 200). 'signal': the "
+        "labels' signal rank plus one (fewer, broader programs; needs cell-level data).",
     ),
 ]
 Schedule = Annotated[
@@ -135,13 +136,30 @@ CheckpointEvery = Annotated[
 Out = Annotated[Path, typer.Option("--out", "-o", help="Output folder.")]
 
 
+def parse_n_factors(value: str | None) -> int | Literal["signal"] | None:
+    """``--n-factors``: a positive integer, ``signal`` or nothing (the default rule)."""
+    if value is None:
+        return None
+    if value == "signal":
+        return "signal"
+    try:
+        n = int(value)
+    except ValueError:
+        msg = f"--n-factors must be an integer or 'signal', got {value!r}"
+        raise ValueError(msg) from None
+    if n < 1:
+        msg = f"--n-factors must be >= 1, got {n}"
+        raise ValueError(msg)
+    return n
+
+
 def fit_options(
     *,
     encoding: str,
     prior_key: str | None,
     no_graph: bool,
     parametrization: str,
-    n_factors: int | None,
+    n_factors: str | None,
     lam: float,
     rho: float,
     max_epochs: int,
@@ -159,8 +177,9 @@ def fit_options(
     """The keyword options of :func:`pertspectra.train.fit`, checked before any heavy work."""
     import pertspectra as ps
 
+    factors = parse_n_factors(n_factors)
     ps.model.ModelConfig(
-        n_factors=n_factors,
+        n_factors=factors,
         lam=lam,
         rho=rho,
         graph=not no_graph,
@@ -186,7 +205,7 @@ def fit_options(
         "prior_key": prior_key,
         "graph": not no_graph,
         "parametrization": parametrization,
-        "n_factors": n_factors,
+        "n_factors": factors,
         "lam": lam,
         "rho": rho,
         "max_epochs": max_epochs,

@@ -10,7 +10,7 @@ import importlib
 from typing import Any
 
 from ._condition_model import ConditionModel, is_condition_model
-from ._config import ModelConfig, default_n_factors
+from ._config import ModelConfig, default_n_factors, signal_n_factors
 from ._fitted import FittedModel, load_model, versions
 
 _LAZY = {
@@ -31,6 +31,7 @@ __all__ = [
     "default_n_factors",
     "is_condition_model",
     "load_model",
+    "signal_n_factors",
     "versions",
     *_LAZY,
 ]

@@ -10,6 +10,8 @@ from typing import Any, Literal
 PAPER_N_FACTORS = 200
 #: The default rule gives each program this many genes on average.
 GENES_PER_FACTOR = 10
+#: ``n_factors`` value that asks for the signal rank plus one.
+SIGNAL = "signal"
 
 
 def default_n_factors(n_genes: int, *, n_perturbations: int = 0) -> int:
@@ -48,6 +50,19 @@ def default_n_factors(n_genes: int, *, n_perturbations: int = 0) -> int:
     return int(max(2, min(wanted, n // 2, PAPER_N_FACTORS)))
 
 
+def signal_n_factors(signal_rank: int, n_genes: int) -> int:
+    """Factors for ``n_factors="signal"``: the signal rank plus one (``basal``).
+
+    ``max(2, min(signal_rank + 1, n_genes // 2, 200))``, the signal rank from
+    :func:`pertspectra.stats.signal_rank`.
+    """
+    r, n = int(signal_rank), int(n_genes)
+    if r < 0 or n < 1:
+        msg = f"signal_rank must be >= 0 and n_genes >= 1, got {signal_rank} and {n_genes}"
+        raise ValueError(msg)
+    return int(max(2, min(r + 1, n // 2, PAPER_N_FACTORS)))
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """PertSpectra hyperparameters.
@@ -64,7 +79,10 @@ class ModelConfig:
     ----------
     n_factors
         Number of factors ``L`` (programs); ``None`` (default): :func:`default_n_factors` of
-        the data's gene count, resolved when fitting (the paper: 200).
+        the data's gene count, resolved when fitting (the paper: 200). ``"signal"``: the
+        labels' signal rank plus one (:func:`signal_n_factors`), resolved when fitting from
+        per-cell statistics: fewer, broader programs that predict held-out cells better on
+        noisy screens (``docs/optimization.md``).
     lam
         Weight ``lambda`` of the reconstruction term.
     rho
@@ -96,7 +114,7 @@ class ModelConfig:
         on for ``"effects"``, off for ``"paper"`` (the paper's model is kept exact).
     """
 
-    n_factors: int | None = None
+    n_factors: int | Literal["signal"] | None = None
     lam: float = 1.0
     rho: float = 0.05
     delta: float = 0.001
@@ -121,7 +139,11 @@ class ModelConfig:
         if weight_decay is None:
             weight_decay = 0.0 if self.parametrization == "effects" else 0.001
             object.__setattr__(self, "weight_decay", weight_decay)
-        if self.n_factors is not None and int(self.n_factors) < 1:
+        if isinstance(self.n_factors, str):
+            if self.n_factors != SIGNAL:
+                msg = f"n_factors must be an integer, None or {SIGNAL!r}, got {self.n_factors!r}"
+                raise ValueError(msg)
+        elif self.n_factors is not None and int(self.n_factors) < 1:
             msg = f"n_factors must be >= 1, got {self.n_factors}"
             raise ValueError(msg)
         for name in ("rho", "kappa"):

@@ -8,6 +8,7 @@ from ._dask import read_dask
 from ._group import CountsError, compute_group_stats
 from ._normalize import normalize_log1p
 from ._pseudobulk import from_pseudobulk
+from ._signal import signal_rank, standardized_changes
 
 __all__ = [
     "CountsError",
@@ -15,4 +16,6 @@ __all__ = [
     "from_pseudobulk",
     "normalize_log1p",
     "read_dask",
+    "signal_rank",
+    "standardized_changes",
 ]

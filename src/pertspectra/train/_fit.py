@@ -13,7 +13,7 @@ import numpy as np
 from .._keys import LAYER_WEIGHTED_SUM, WEIGHT
 from .._utils import default_rng, resolve_device, torch_threads
 from ..design import build_design
-from ..model._config import ModelConfig, default_n_factors
+from ..model._config import SIGNAL, ModelConfig, default_n_factors, signal_n_factors
 from ..model._fitted import FittedModel, on_target_gene_index
 from ._checks import check_dtype_range, check_finite_end, check_step_settings
 from ._config import TrainConfig
@@ -167,6 +167,12 @@ def fit(
             len(genes),
             design.n_perturbations,
         )
+    elif config.n_factors == SIGNAL:
+        from ..stats._signal import signal_rank
+
+        rank = signal_rank(stats)
+        config = replace(config, n_factors=signal_n_factors(rank, len(genes)))
+        logger.info("n_factors: %d (signal rank %d plus one)", config.n_factors, rank)
     n_factors = int(config.n_factors or 0)
     if n_factors >= len(genes):
         warnings.warn(

@@ -19,7 +19,7 @@ from .._keys import LAYER_WEIGHTED_SUM, N_CELLS, STATS_UNS, WEIGHT
 from .._utils import default_rng, resolve_device, torch_threads
 from ..design import LabelParser, build_design
 from ..model._condition_model import SHARED, ConditionModel
-from ..model._config import ModelConfig, default_n_factors
+from ..model._config import SIGNAL, ModelConfig, default_n_factors
 from ..model._fitted import on_target_gene_index
 from ._checks import check_dtype_range, check_finite_end
 from ._config import TrainConfig
@@ -170,6 +170,12 @@ def _fit(
     if config.n_factors is None:
         rule = default_n_factors(len(genes), n_perturbations=design.n_perturbations)
         config = replace(config, n_factors=rule)
+    elif config.n_factors == SIGNAL:
+        msg = (
+            "n_factors='signal' is not available under several conditions (the signal rank is "
+            "of one screen's changes); pass a number of shared programs"
+        )
+        raise ValueError(msg)
     L0 = int(config.n_factors or 0)
     Lc = default_condition_factors(L0) if condition_factors is None else int(condition_factors)
     if Lc < 0:

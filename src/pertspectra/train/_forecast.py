@@ -367,7 +367,8 @@ def forecast(
     from .._keys import STATS_UNS
     from .._utils import torch_threads
     from ..design import LabelParser, build_design
-    from ..model._config import default_n_factors
+    from ..model._config import SIGNAL, default_n_factors, signal_n_factors
+    from ..stats._signal import signal_rank
     from ._options import is_group_stats
     from ._options import resolve_prior as _resolve_prior
     from ._options import route_options as _route_options
@@ -386,16 +387,18 @@ def forecast(
     design = build_design([str(x) for x in adata.obs_names], encoding=encoding, parser=parser)
     matrix, _ = _resolve_prior(adata, prior, prior_key, adata.n_vars)
     n_edges = 0 if matrix is None else int((sp.triu(matrix, k=1) != 0).sum())
+    if config.n_factors is None:
+        n_factors = default_n_factors(adata.n_vars, n_perturbations=design.n_perturbations)
+    elif config.n_factors == SIGNAL:
+        n_factors = signal_n_factors(signal_rank(adata), adata.n_vars)
+    else:
+        n_factors = int(config.n_factors)
     with torch_threads(tconfig.threads):
         return forecast_fit(
             n_labels=adata.n_obs,
             n_genes=adata.n_vars,
             n_design=len(design.columns),
-            n_factors=(
-                default_n_factors(adata.n_vars, n_perturbations=design.n_perturbations)
-                if config.n_factors is None
-                else config.n_factors
-            ),
+            n_factors=n_factors,
             n_edges=n_edges,
             device=str(device),
             dtype=tconfig.dtype,
