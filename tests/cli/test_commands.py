@@ -317,3 +317,17 @@ def test_library_warnings_print_as_plain_lines_once(toy_h5ad, tmp_path):
     assert len(lines) == 1, res.output
     assert lines[0].startswith("warning: the fit did not converge")
     assert "UserWarning" not in res.output
+
+
+def test_n_factors_signal(toy_h5ad, tmp_path):
+    args = ["fit", str(toy_h5ad), "--perturbation-key", "perturbation", "--epochs", "30"]
+    res = runner.invoke(
+        app, [*args, "--no-progress", "--n-factors", "signal", "-o", str(tmp_path / "s")]
+    )
+    assert res.exit_code == 0, res.output
+    info = runner.invoke(app, ["info", str(tmp_path / "s")]).output
+    assert f"{load_model(tmp_path / 's').config.n_factors} factors" in info
+    res = runner.invoke(app, [*args, "--n-factors", "many", "-o", str(tmp_path / "x")])
+    assert res.exit_code == 1
+    assert "--n-factors must be an integer or 'signal', got 'many'" in res.output
+    assert not (tmp_path / "x").exists()
