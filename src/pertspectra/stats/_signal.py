@@ -45,28 +45,36 @@ def gavish_donoho_lambda(beta: float) -> float:
     return math.sqrt(2 * (b + 1) + 8 * b / (b + 1 + math.sqrt(b * b + 14 * b + 1)))
 
 
-def standardized_changes(stats: AnnData, *, control: str = "ctrl") -> np.ndarray:
+def standardized_changes(adata: AnnData, *, control: str = "ctrl") -> np.ndarray:
     """``Z``: each label's change from control over its standard error (labels x genes).
 
     Rows are the labels other than ``control`` with at least two cells; an entry whose
     standard error is zero (the gene is constant in both groups) is 0. Every row's change
     shares the control mean's noise; the rows are whitened per gene against it, so that without
     any effect the entries are uncorrelated with unit variance.
+
+    Parameters
+    ----------
+    adata
+        Per-label statistics of :func:`~pertspectra.stats.compute_group_stats` (with
+        ``layers['sum']`` and ``layers['sum_squares']``).
+    control
+        The control label.
     """
     for key in (LAYER_SUM, LAYER_SUM_SQUARES):
-        if key not in stats.layers:
+        if key not in adata.layers:
             msg = (
                 f"the statistics have no layers[{key!r}]: the signal rank needs per-cell "
                 "variances (compute_group_stats); pseudobulk statistics have none"
             )
             raise ValueError(msg)
-    labels = [str(x) for x in stats.obs_names]
+    labels = [str(x) for x in adata.obs_names]
     if control not in labels:
         msg = f"control label {control!r} not in the statistics' labels"
         raise ValueError(msg)
-    n = stats.obs[N_CELLS].to_numpy(dtype=np.float64)
-    total = np.asarray(stats.layers[LAYER_SUM], dtype=np.float64)
-    squares = np.asarray(stats.layers[LAYER_SUM_SQUARES], dtype=np.float64)
+    n = adata.obs[N_CELLS].to_numpy(dtype=np.float64)
+    total = np.asarray(adata.layers[LAYER_SUM], dtype=np.float64)
+    squares = np.asarray(adata.layers[LAYER_SUM_SQUARES], dtype=np.float64)
     c = labels.index(control)
     if n[c] < 2:
         msg = f"control label {control!r} has {int(n[c])} cell(s); the signal rank needs >= 2"
@@ -90,7 +98,7 @@ def standardized_changes(stats: AnnData, *, control: str = "ctrl") -> np.ndarray
     return y - u * (coef * (u * y).sum(axis=0))
 
 
-def signal_rank(stats: AnnData, *, control: str = "ctrl") -> int:
+def signal_rank(adata: AnnData, *, control: str = "ctrl") -> int:
     """Number of directions of the labels' changes from control above their sampling noise.
 
     The singular values of :func:`standardized_changes` above the Gavish-Donoho threshold for
@@ -99,7 +107,7 @@ def signal_rank(stats: AnnData, *, control: str = "ctrl") -> int:
 
     Parameters
     ----------
-    stats
+    adata
         Per-label statistics of :func:`~pertspectra.stats.compute_group_stats` (with
         ``layers['sum']`` and ``layers['sum_squares']``).
     control
@@ -121,7 +129,7 @@ def signal_rank(stats: AnnData, *, control: str = "ctrl") -> int:
     >>> ps.stats.signal_rank(stats)
     1
     """
-    z = standardized_changes(stats, control=control)
+    z = standardized_changes(adata, control=control)
     if z.size == 0:
         return 0
     m, k = sorted(z.shape)
