@@ -30,8 +30,10 @@ def test_threads_scoped_to_the_fit(toy_stats):
     assert torch.get_num_threads() == before
     default = ps.train.fit(toy_stats, **kw)
     assert default.training["threads"] == before
+    # float32 sums are ordered by thread count: rounding of the early, large losses (~3e3)
+    # carries into the later, small ones (seen: 1.2e-5 relative at epoch 20)
     np.testing.assert_allclose(
-        one.training["loss_history"], default.training["loss_history"], rtol=1e-5
+        one.training["loss_history"], default.training["loss_history"], rtol=1e-4
     )
     with pytest.raises(ValueError, match="threads must be >= 1"):
         ps.train.fit(toy_stats, threads=0, **kw)
