@@ -3,12 +3,30 @@
 from __future__ import annotations
 
 import gzip
+import signal
 from pathlib import Path
 
 import pytest
 
 import pertspectra as ps
 from pertspectra.testing import shared_data_dir as _shared_data_dir
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _python_sigint_handler():
+    """Python's SIGINT handler, which the interrupt-and-resume tests rely on.
+
+    A job a script starts in the background (``make test &``) inherits SIGINT ignored, and the
+    fit then rightly leaves SIGINT alone; the tests interrupt themselves with it.
+    """
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        yield
+        return
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 @pytest.fixture(scope="session")
