@@ -19,7 +19,7 @@ import pertspectra as ps
 from pertspectra.cli import app
 from pertspectra.train import _checkpoint, _loop
 
-# the cosine schedule over 40 epochs, a check cycle (41-90), a cut-short one (91-120)
+# the cosine schedule over 40 epochs, a check cycle (41-90), a cut-short one (91-120 of 91-190)
 SETTINGS = {
     "n_factors": 3,
     "cycle_epochs": 40,

@@ -42,8 +42,8 @@ class History:
         return {
             "criterion": (
                 f"a check cycle (warm restart at learning rate {self.check_rate:g}, cosine to "
-                "the last rate, a quarter of cycle_epochs) lowers the objective by less than "
-                f"{tol:g} (relative)"
+                "the last rate; the first lasts a quarter of cycle_epochs, each later one twice "
+                f"the one before) lowers the objective by less than {tol:g} (relative)"
             ),
             "tol": tol,
             "checks": list(self.checks),

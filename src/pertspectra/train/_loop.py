@@ -22,8 +22,12 @@ ends, a *check cycle* (a warm restart: a cosine from :data:`CHECK_RATE` = 0.1, o
 rate if that is lower, down to the last one over a quarter of ``cycle_epochs``) runs from the
 end point. If it improves the objective by less than ``converged_tol`` the fit is converged;
 otherwise, under ``"cosine"``, check cycles repeat (each one also the next stretch of
-optimisation, as in warm-restart schedules) until one does or ``max_epochs`` is reached. The
-parameters returned are the best seen at the end of a cycle. Under ``"stepped"`` the check runs
+optimisation, as in warm-restart schedules) until one does or ``max_epochs`` is reached. Each
+check cycle after a failed one is :data:`CHECK_GROWTH` = 2 times longer (SGDR's ``T_mult``), so
+the last check of a fit that needed several is about as long as everything before it: a fit
+whose objective still creeps down (a large STRING-structured prior) is checked against a run
+twice as long, not a quarter longer. The parameters returned are the best seen at the end of a
+cycle. Under ``"stepped"`` the check runs
 on a copy and the stepped result is returned unchanged (the authors' procedure stays exact);
 only ``converged`` and its evidence are added. ``benchmarks/convergence.py`` measures that a
 converged default fit is within 0.1% of a run five times longer.
@@ -60,6 +64,8 @@ PAPER_COUNTS_PER_STEP = 10
 #: A check cycle lasts this share of ``cycle_epochs`` (at least :data:`MIN_CHECK_EPOCHS`).
 CHECK_SHARE = 0.25
 MIN_CHECK_EPOCHS = 50
+#: Each check cycle after a failed one is this many times longer than it.
+CHECK_GROWTH = 2.0
 
 
 class _Relative:
@@ -275,8 +281,10 @@ def run(
     return hist
 
 
-def _check_epochs(config: TrainConfig) -> int:
-    return max(MIN_CHECK_EPOCHS, round(CHECK_SHARE * config.cycle_epochs))
+def _check_epochs(config: TrainConfig, done: int = 0) -> int:
+    """Length of the check cycle that follows ``done`` earlier ones."""
+    first = max(MIN_CHECK_EPOCHS, round(CHECK_SHARE * config.cycle_epochs))
+    return round(first * CHECK_GROWTH**done)
 
 
 def _check_cycle(
@@ -284,7 +292,7 @@ def _check_cycle(
 ) -> tuple[float, dict[str, float]]:
     """Run (or finish) the check cycle that began after epoch ``start``; return its end value and record."""
     hist = stepper.hist
-    n = min(_check_epochs(config), config.max_epochs - start)
+    n = min(_check_epochs(config, len(hist.checks)), config.max_epochs - start)
     first = start + 1
     for e in range(hist.epochs - start, n):
         stepper.step(cosine_rate(e, n, hist.check_rate, rates[-1]))
@@ -313,7 +321,7 @@ def _cosine(stepper: _Stepper, config: TrainConfig, rates: list[float]) -> None:
         stepper.boundary()
     while True:  # check cycles; each starts where the last ended
         last = hist.checks[-1] if hist.checks else None
-        full = last is not None and last["epochs"] >= _check_epochs(config)
+        full = last is not None and last["epochs"] >= _check_epochs(config, len(hist.checks) - 1)
         if full and last is not None and last["improvement"] < config.converged_tol:
             hist.converged = True
             break
@@ -331,7 +339,7 @@ def _cosine(stepper: _Stepper, config: TrainConfig, rates: list[float]) -> None:
             f"converged after {hist.epochs} epochs: the last check cycle improved the "
             f"objective by {hist.checks[-1]['improvement']:.2e} (< {config.converged_tol:g})"
         )
-    elif not hist.checks or hist.checks[-1]["epochs"] < _check_epochs(config):
+    elif not hist.checks or hist.checks[-1]["epochs"] < _check_epochs(config, len(hist.checks) - 1):
         hist.stop_reason = (
             f"reached max_epochs={config.max_epochs} before converging (the schedule or its "
             "check cycle was cut short, so convergence could not be checked)"
