@@ -54,6 +54,10 @@ def test_not_converged_when_the_budget_ends_far_from_the_optimum():
     assert all(c["improvement"] > cfg.converged_tol for c in hist.checks)
     # each check cycle after a failed one is twice as long (the last one cut at max_epochs)
     assert [c["epochs"] for c in hist.checks] == [50, 100, 10]
+    assert (
+        f"the last full check cycle still improved the objective by {hist.checks[1]['improvement']:.2e}"
+        in hist.stop_reason
+    )
     # the parameters returned are the best seen at the end of a cycle
     assert hist.checks[-1]["after"] == pytest.approx(float(loss().detach()))
 

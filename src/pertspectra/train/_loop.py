@@ -339,6 +339,14 @@ def _cosine(stepper: _Stepper, config: TrainConfig, rates: list[float]) -> None:
             f"converged after {hist.epochs} epochs: the last check cycle improved the "
             f"objective by {hist.checks[-1]['improvement']:.2e} (< {config.converged_tol:g})"
         )
+    elif len(hist.checks) >= 2 and hist.checks[-1]["epochs"] < _check_epochs(
+        config, len(hist.checks) - 1
+    ):
+        hist.stop_reason = (
+            f"reached max_epochs={config.max_epochs} before converging (the last full check "
+            f"cycle still improved the objective by {hist.checks[-2]['improvement']:.2e}; "
+            f"tolerance {config.converged_tol:g}; the next one was cut short)"
+        )
     elif not hist.checks or hist.checks[-1]["epochs"] < _check_epochs(config, len(hist.checks) - 1):
         hist.stop_reason = (
             f"reached max_epochs={config.max_epochs} before converging (the schedule or its "
