@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> None:
     run([
         str(sim["data"]), "--out", str(folder), "--perturbation-key", "perturbation",
         "--normalize", "log1p", "--gene-sets", str(sim["gmt"]), "--pairs", str(sim["pairs"]),
-        "--n-factors", "20", "--max-epochs", "2000", "--folds", "2", "--permutations", "200",
+        "--n-factors", "20", "--folds", "2", "--permutations", "200",
         *common,
     ])  # fmt: skip
     done.append(("simulated", folder, time.perf_counter() - t))
@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> None:
         run([
             str(data / PAPALEXI), "--out", str(folder), "--perturbation-key", "target",
             "--normalize", "log1p", "--min-cells", "30", *knowledge, *pairs,
-            "--max-epochs", "2000", "--folds", "2", *common,
+            "--folds", "2", *common,
         ])  # fmt: skip
         done.append(("papalexi", folder, time.perf_counter() - t))
         if (data / WESSELS).is_file():

@@ -160,6 +160,7 @@ def time_epochs(
 
     from .._utils import resolve_device
     from ..model._loss import pertspectra_loss
+    from ._loop import adamw
 
     dev = resolve_device(device)
     tdtype = torch.float32 if dtype == "float32" else torch.float64
@@ -170,7 +171,7 @@ def time_epochs(
         from dataclasses import replace
 
         module.config = replace(module.config, graph=False)
-    opt = torch.optim.AdamW(module.parameters(), lr=0.1, weight_decay=0.001)
+    opt = adamw(module.parameters(), lr=0.1, weight_decay=0.001)
     times = []
     for i in range(epochs + 1):
         if dev.type == "cuda":

@@ -94,6 +94,27 @@ class _Paper:
         return False
 
 
+def adamw(
+    params: Sequence[torch.nn.Parameter] | Any,
+    *,
+    lr: float,
+    betas: tuple[float, float] = (0.9, 0.999),
+    weight_decay: float = 0.001,
+) -> torch.optim.AdamW:
+    """AdamW, with torch's fused kernel where this torch supports it for these parameters.
+
+    The fused kernel runs one step in one pass over each parameter instead of about ten
+    operations; on the small screens, where an epoch is mostly per-operation overhead, that is
+    about 10% of an epoch (Papalexi at 2 threads: 1.8-2.0 against 2.1-2.3 ms). Torch before 2.4 has no CPU kernel;
+    there the plain implementation runs (same update, rounded differently).
+    """
+    params = list(params)
+    try:
+        return torch.optim.AdamW(params, lr=lr, betas=betas, weight_decay=weight_decay, fused=True)
+    except (RuntimeError, ValueError):  # no fused kernel for this torch, device or dtype
+        return torch.optim.AdamW(params, lr=lr, betas=betas, weight_decay=weight_decay)
+
+
 def cosine_rate(epoch: int, n_epochs: int, start: float, end: float) -> float:
     """Learning rate of ``epoch`` (0-based) on half a cosine from ``start`` to ``end``."""
     if n_epochs <= 1:
@@ -249,7 +270,7 @@ def run(
         raise ValueError(msg)
     rates = list(config.learning_rates)
     beta1, beta2 = config.betas
-    opt = torch.optim.AdamW(params, lr=rates[0], betas=(beta1, beta2), weight_decay=weight_decay)
+    opt = adamw(params, lr=rates[0], betas=(beta1, beta2), weight_decay=weight_decay)
     hist = History()
     t0 = time.perf_counter()
     bar = progress_bar(config.max_epochs, desc="fit", unit="epochs", enabled=progress)
@@ -395,7 +416,7 @@ def _stepped(stepper: _Stepper, config: TrainConfig, rates: list[float]) -> None
     n_loss = hist.epochs
     budget = replace(config, max_epochs=config.max_epochs + _check_epochs(config))
     # a fresh optimizer with the cosine betas: beta2 = 0.999 moments would hide the way down
-    stepper.opt = torch.optim.AdamW(
+    stepper.opt = adamw(
         stepper.params,
         lr=rates[0],
         betas=(0.9, 0.95),
