@@ -160,7 +160,7 @@ def time_epochs(
 
     from .._utils import resolve_device
     from ..model._loss import pertspectra_loss
-    from ._loop import adamw
+    from ._optim import adamw
 
     dev = resolve_device(device)
     tdtype = torch.float32 if dtype == "float32" else torch.float64
