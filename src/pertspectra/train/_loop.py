@@ -27,9 +27,8 @@ check cycle after a failed one is :data:`CHECK_GROWTH` = 2 times longer (SGDR's 
 the last check of a fit that needed several is about as long as everything before it: a fit
 whose objective still creeps down (a large STRING-structured prior) is checked against a run
 twice as long, not a quarter longer. The parameters returned are the best seen at the end of a
-cycle. Under ``"stepped"`` the check runs
-on a copy and the stepped result is returned unchanged (the authors' procedure stays exact);
-only ``converged`` and its evidence are added. ``benchmarks/convergence.py`` measures that a
+cycle. Under ``"stepped"`` the check runs on a copy and the stepped result is returned unchanged
+(the authors' procedure stays exact); only ``converged`` and its evidence are added. ``benchmarks/convergence.py`` measures that a
 converged default fit is within 0.1% of a run five times longer.
 
 **Checkpoints** (``run(..., checkpoint=slot)``): the state is written every ``slot.every``
