@@ -18,7 +18,7 @@ def test_fused_where_torch_has_it_and_the_same_update():
     y = torch.nn.Parameter(torch.zeros(4, dtype=torch.float64))
     fused = _optim.adamw([x], lr=0.1, betas=(0.9, 0.95))
     plain = torch.optim.AdamW([y], lr=0.1, betas=(0.9, 0.95), weight_decay=0.001)
-    major, minor = (int(x) for x in torch.__version__.split(".")[:2])
+    major, minor = (int(v) for v in torch.__version__.split(".")[:2])
     assert fused.defaults.get("fused") is ((major, minor) >= (2, 4))  # the CPU kernel: 2.4 on
     for _ in range(20):
         _step(fused, x)
