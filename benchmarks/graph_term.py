@@ -11,11 +11,13 @@ Usage::
     python benchmarks/graph_term.py            # g=5000, L=200, ~200k edges
     python benchmarks/graph_term.py --quick    # < 1 min on 2 cores
     python benchmarks/graph_term.py --device cuda --block-sizes 2048,4096,8192
+    python benchmarks/graph_term.py --dtypes float32 --no-dense --precisions highest,medium
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import subprocess
@@ -32,7 +34,7 @@ from _common import PeakRSS, synthetic_prior
 def _worker(cfg: dict) -> dict:
     import torch
 
-    from pertspectra.model._graph import GraphPrior, graph_nll, graph_nll_dense
+    from pertspectra.model._graph import GraphPrior, graph_nll, graph_nll_dense, tile_precision
 
     if cfg["threads"]:
         torch.set_num_threads(cfg["threads"])
@@ -57,7 +59,8 @@ def _worker(cfg: dict) -> dict:
         if cfg["impl"] == "dense":
             loss = graph_nll_dense(W, B, kappa, rho=cfg["rho"], prior=a_dense)
         else:
-            loss = graph_nll(W, B, kappa, rho=cfg["rho"], prior=prior, block_size=cfg["block"])
+            with tile_precision(cfg.get("precision")):  # the training steps' matmul_precision
+                loss = graph_nll(W, B, kappa, rho=cfg["rho"], prior=prior, block_size=cfg["block"])
         loss.backward()
         for t in (w_free, b_free, k_free):
             t.grad = None
@@ -125,6 +128,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
     ap.add_argument("--repeats", type=int, default=None)
     ap.add_argument("--no-dense", action="store_true", help="skip the naive baseline")
+    ap.add_argument(
+        "--precisions",
+        default="",
+        help="comma list of matmul_precision values for the blocked rows (float32; the first "
+        "is the baseline of the 'vs first' ratio); default: torch's setting",
+    )
     ap.add_argument("--_worker", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args._worker is not None:
@@ -142,7 +151,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"forward+backward through softmax/sigmoid; min (median) of {repeats} after a warm-up")
     print("ms: wall clock; cpu ms: process CPU time summed over threads (robust to other load)")
     header = (
-        f"{'dtype':8} {'impl':16} {'ms':>9} {'(median)':>10} {'cpu ms':>9} {'speedup':>8} "
+        f"{'dtype':8} {'impl':22} {'ms':>9} {'(median)':>10} {'cpu ms':>9} {'speedup':>8} "
         f"{'peak MiB':>9} {'rel. value diff':>16}"
     )
     print(header)
@@ -155,27 +164,36 @@ def main(argv: list[str] | None = None) -> None:
                 | {"impl": "dense", "dtype": dtype, "block": None, "repeats": max(2, repeats // 2)}
             )
             if "error" in ref:
-                print(f"{dtype:8} {'dense autograd':16} failed: {ref['error']}")
+                print(f"{dtype:8} {'dense autograd':22} failed: {ref['error']}")
                 ref = None
             else:
                 print(
-                    f"{dtype:8} {'dense autograd':16} {ref['ms_min']:9.1f} {ref['ms_median']:10.1f} "
+                    f"{dtype:8} {'dense autograd':22} {ref['ms_min']:9.1f} {ref['ms_median']:10.1f} "
                     f"{ref['cpu_ms']:9.1f} {1.0:8.2f} {ref['peak_mib']:9.1f} {'':>16}"
                 )
-        for block in blocks:
+        precisions = [p for p in args.precisions.split(",") if p] or [None]
+        first = None
+        for block, precision in itertools.product(blocks, precisions):
             res = _run(
-                base | {"impl": "blocked", "dtype": dtype, "block": block, "repeats": repeats}
+                base
+                | {"impl": "blocked", "dtype": dtype, "block": block, "repeats": repeats}
+                | {"precision": precision}
             )
-            name = f"blocked b={block or 'auto'}"
+            name = f"blocked b={block or 'auto'}" + (f" {precision}" if precision else "")
             if "error" in res:
-                print(f"{dtype:8} {name:16} failed: {res['error']}")
+                print(f"{dtype:8} {name:22} failed: {res['error']}")
                 continue
             speed = f"{ref['ms_min'] / res['ms_min']:8.2f}" if ref else f"{'':>8}"
             diff = f"{abs(res['value'] - ref['value']) / abs(ref['value']):16.2e}" if ref else ""
+            first = first or res
+            ratio = f"  vs first {first['ms_min'] / res['ms_min']:.2f}x" if precision else ""
+            if precision and not ref:
+                gap = abs(res["value"] - first["value"]) / abs(first["value"])
+                ratio += f", value vs first {gap:.1e}"
             print(
-                f"{dtype:8} {name:16} {res['ms_min']:9.1f} {res['ms_median']:10.1f} "
+                f"{dtype:8} {name:22} {res['ms_min']:9.1f} {res['ms_median']:10.1f} "
                 f"{res['cpu_ms']:9.1f} {speed} "
-                f"{res['peak_mib']:9.1f} {diff}"
+                f"{res['peak_mib']:9.1f} {diff}{ratio}"
             )
     sys.stdout.flush()
 

@@ -127,7 +127,13 @@ def _child(cfg: dict) -> dict:
     stats = compute_group_stats(adata, perturbation_key=KEY, progress=cfg["progress"])
     t1 = time.perf_counter()
     kw = {} if cfg["max_epochs"] is None else {"max_epochs": cfg["max_epochs"]}
-    kw.update({k: cfg[k] for k in ("stopping", "tol", "patience") if cfg.get(k) is not None})
+    kw.update(
+        {
+            k: cfg[k]
+            for k in ("stopping", "tol", "patience", "matmul_precision")
+            if cfg.get(k) is not None
+        }
+    )
     model = fit(stats, device="cpu", progress=cfg["progress"], **kw)
     t2 = time.perf_counter()
     model.save(cfg["out"], overwrite=True)
@@ -153,6 +159,7 @@ def _child(cfg: dict) -> dict:
         "prior": tr["prior"],
         "n_labels": tr["n_labels"],
         "dtype": tr["dtype"],
+        "matmul_precision": cfg.get("matmul_precision") or "default",
         "n_factors": int(model.W.shape[0]),
         "peak_rss_mib": (hwm_bytes() or 0) / MIB,
         "threads": torch.get_num_threads(),
@@ -193,6 +200,12 @@ def main(argv: list[str] | None = None) -> None:
         "shared data folder, found as by the demo: PERTSPECTRA_SHARED_DATA or ../shared/data)",
     )
     ap.add_argument("--tol", type=float, default=None, help="default: fit's default")
+    ap.add_argument(
+        "--matmul-precision",
+        choices=["highest", "high", "medium"],
+        default=None,
+        help="the fit's matmul_precision (default: torch's setting, exact float32)",
+    )
     ap.add_argument("--patience", type=int, default=None, help="default: fit's default")
     ap.add_argument(
         "--threads", type=int, default=0, help="torch.set_num_threads in the child (0: default)"
@@ -238,6 +251,7 @@ def main(argv: list[str] | None = None) -> None:
             "max_epochs": args.max_epochs,
             "stopping": args.stopping,
             "tol": args.tol,
+            "matmul_precision": args.matmul_precision,
             "patience": args.patience,
             "progress": args.progress,
         }
@@ -279,7 +293,8 @@ def main(argv: list[str] | None = None) -> None:
             f"{r['stop_reason']}; lr steps at epochs {r['lr_steps']}"
         )
         print(
-            f"# final loss {r['final_loss']:.8g} (recon {r['final_recon']:.8g}, graph {r['final_graph']:.8g}); dtype {r['dtype']}"
+            f"# final loss {r['final_loss']:.8g} (recon {r['final_recon']:.8g}, graph {r['final_graph']:.8g}); dtype {r['dtype']}, "
+            f"matmul_precision {r['matmul_precision']}"
         )
         print(f"# prior: {r['prior']}")
         print(

@@ -100,6 +100,14 @@ def test_dry_run(toy_h5ad, tmp_path):
     assert not (tmp_path / "m").exists()
 
 
+def test_matmul_precision_reaches_the_fit_and_the_forecast(toy_h5ad, tmp_path):
+    res = _fit(toy_h5ad, tmp_path / "m", "--matmul-precision", "medium", "--max-epochs", "300")
+    assert res.exit_code == 0, res.output
+    assert load_model(tmp_path / "m").training["matmul_precision"] == "medium"
+    res = _fit(toy_h5ad, tmp_path / "d", "--matmul-precision", "medium", "--dry-run")
+    assert res.exit_code == 0, res.output
+
+
 def test_papalexi_end_to_end(shared_data_dir, tmp_path):
     path = shared_data_dir / "screens" / "papalexi2021_thp1_eccite_299genes.h5ad"
     res = runner.invoke(

@@ -231,9 +231,11 @@ def _screens(draw):
 def test_stats_invariant_to_chunks_and_cell_order(screen, sparse):
     labels, x, order, chunk = screen
     a = _screen(labels, sp.csr_matrix(x) if sparse else x)
-    ref = _stats(a, chunk_size=len(labels))
+    # drawn floats may all be whole numbers (hypothesis shrinks towards them), which the counts
+    # check would refuse: not what this property is about
+    ref = _stats(a, chunk_size=len(labels), allow_counts=True)
     b = a[list(order)].copy()
-    got = _stats(b, chunk_size=chunk)
+    got = _stats(b, chunk_size=chunk, allow_counts=True)
     assert list(got.obs_names) == list(ref.obs_names)
     np.testing.assert_array_equal(got.obs["n_cells"], ref.obs["n_cells"])
     np.testing.assert_allclose(got.obs["weight"], ref.obs["weight"], rtol=1e-14)

@@ -114,6 +114,7 @@ def forecast(stats: AnnData, options: dict[str, Any], condition_factors: int | N
         device=options["device"],
         dtype=options["dtype"],
         graph=options["graph"],
+        matmul_precision=options.get("matmul_precision"),
     )
     note = (
         f"under {len(conditions)} conditions: {stats.n_obs} (label, condition) groups, loadings "

@@ -115,6 +115,14 @@ Threads = Annotated[
 Seed = Annotated[int, typer.Option(help="Random seed.")]
 Device = Annotated[str, typer.Option(help="'auto', 'cpu' or 'cuda'.")]
 Dtype = Annotated[str, typer.Option(help="'float32' or 'float64'.")]
+MatmulPrecision = Annotated[
+    str | None,
+    typer.Option(
+        help="Precision of the graph term's products in the training steps: 'medium' "
+        "(bfloat16; faster on CPUs with AMX), 'high' (TF32 on CUDA) or 'highest'. Convergence "
+        "is still judged on exact values. Default: torch's setting (exact float32)."
+    ),
+]
 Progress = Annotated[bool, typer.Option(help="Show progress.")]
 Overwrite = Annotated[bool, typer.Option(help="Replace an existing output.")]
 Resume = Annotated[
@@ -173,6 +181,7 @@ def fit_options(
     threads: int | None,
     dtype: str,
     device: str,
+    matmul_precision: str | None = None,
 ) -> dict[str, Any]:
     """The keyword options of :func:`pertspectra.train.fit`, checked before any heavy work."""
     import pertspectra as ps
@@ -196,6 +205,7 @@ def fit_options(
         n_init=n_init,
         dtype=dtype,  # type: ignore[arg-type]  # checked by TrainConfig
         threads=threads,
+        matmul_precision=matmul_precision,  # type: ignore[arg-type]  # checked by TrainConfig
     )
     if encoding not in ("gene", "label"):
         msg = f"encoding must be 'gene' or 'label', got {encoding!r}"
@@ -219,4 +229,5 @@ def fit_options(
         "threads": threads,
         "dtype": dtype,
         "device": device,
+        "matmul_precision": matmul_precision,
     }

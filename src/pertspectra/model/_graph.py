@@ -84,11 +84,18 @@ from __future__ import annotations
 import torch
 
 from ._graph_dense import graph_nll_dense
-from ._graph_kernel import _blocked, _GraphNLL
+from ._graph_kernel import MATMUL_PRECISIONS, _blocked, _GraphNLL, tile_precision
 from ._graph_prior import GraphPrior, _default_col_block, default_block_size
 from ._graph_prior import _round_up as _round_up  # re-exported for existing imports
 
-__all__ = ["GraphPrior", "default_block_size", "graph_nll", "graph_nll_dense"]
+__all__ = [
+    "MATMUL_PRECISIONS",
+    "GraphPrior",
+    "default_block_size",
+    "graph_nll",
+    "graph_nll_dense",
+    "tile_precision",
+]
 
 
 def graph_nll(
@@ -134,7 +141,9 @@ def graph_nll(
     -----
     No global torch state is changed (TF32, thread counts, ...): on CUDA in float32 the tile
     products follow the caller's ``torch.backends.cuda.matmul.allow_tf32`` /
-    :func:`torch.set_float32_matmul_precision` setting (exact float32 by default).
+    :func:`torch.set_float32_matmul_precision` setting (exact float32 by default). Inside
+    :func:`tile_precision` (the training steps of a fit with ``matmul_precision`` set) a pass
+    with gradients runs at that precision instead, and the caller's setting is restored.
 
     Raises
     ------

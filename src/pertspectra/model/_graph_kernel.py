@@ -3,11 +3,15 @@
 :func:`_blocked` computes the value (and the gradients wrt ``W``, ``B`` and ``kappa``) in one
 pass over the upper-triangle tiles of the ``g x g`` matrix; :class:`_GraphNLL` wraps it so the
 backward only scales the stored gradients. The maths and the algorithm are described in
-:mod:`pertspectra.model._graph`.
+:mod:`pertspectra.model._graph`. :func:`tile_precision` lets the training steps run the tile
+products at a lower float32 matmul precision (bfloat16 on CPUs with AMX, TF32 on CUDA).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import torch
@@ -22,6 +26,48 @@ _Q_CLAMP_EPS = 1024
 _P_REFINE_EPS = 1 << 13
 #: Edges per gather in :func:`_edge_p` (bounds its temporary to this many x ``K`` elements).
 _EDGE_CHUNK = 1 << 14
+#: The float32 matmul precision of the tile products inside :func:`tile_precision`; ``None``:
+#: the caller's (torch's global setting).
+_TILE_PRECISION: ContextVar[str | None] = ContextVar("tile_precision", default=None)
+MATMUL_PRECISIONS = ("highest", "high", "medium")
+
+
+@contextmanager
+def tile_precision(precision: str | None) -> Iterator[None]:
+    """Run the graph term's products at ``precision`` in training steps inside this block.
+
+    ``precision`` is a value of :func:`torch.set_float32_matmul_precision`: ``"highest"``
+    (exact float32), ``"high"`` (TF32 on CUDA; float32 on CPUs) or ``"medium"`` (bfloat16
+    products with float32 accumulation where the hardware has them: CPUs with AMX or AVX-512
+    BF16, CUDA). ``None`` leaves the caller's setting. Only the blocked pass *with gradients*
+    changes (torch's global setting is set around it and restored): the reconstruction term,
+    evaluations without gradients and anything outside the block keep the caller's precision.
+    The training loop enters it for its steps only, so the values that decide convergence, the
+    best state and the final objective are computed exactly.
+    """
+    if precision is not None and precision not in MATMUL_PRECISIONS:
+        msg = f"matmul_precision must be one of {MATMUL_PRECISIONS}, got {precision!r}"
+        raise ValueError(msg)
+    token = _TILE_PRECISION.set(precision)
+    try:
+        yield
+    finally:
+        _TILE_PRECISION.reset(token)
+
+
+@contextmanager
+def _tile_matmuls() -> Iterator[None]:
+    """Apply :func:`tile_precision`'s setting (if any) to torch around the blocked pass."""
+    precision = _TILE_PRECISION.get()
+    old = torch.get_float32_matmul_precision()
+    if precision is None or precision == old:
+        yield
+        return
+    torch.set_float32_matmul_precision(precision)
+    try:
+        yield
+    finally:
+        torch.set_float32_matmul_precision(old)
 
 
 def _edge_p(
@@ -162,7 +208,8 @@ class _GraphNLL(torch.autograd.Function):
         block: int,
         col_block: int,
     ) -> torch.Tensor:
-        value, dW, dB, dkappa = _blocked(W, B, kappa, rho, prior, block, col_block, True)
+        with _tile_matmuls():
+            value, dW, dB, dkappa = _blocked(W, B, kappa, rho, prior, block, col_block, True)
         ctx.save_for_backward(dW, dB, dkappa)
         return value
 

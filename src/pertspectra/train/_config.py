@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .._types import Dtype, Schedule, Stopping
+    from .._types import Dtype, MatmulPrecision, Schedule, Stopping
 
 #: The authors' stepped schedule (``schedule="stepped"``).
 PAPER_LEARNING_RATES: tuple[float, ...] = (1.0, 0.5, 0.1, 0.01, 0.001, 0.0001)
@@ -66,6 +66,17 @@ class TrainConfig:
     threads
         CPU threads for torch during the fit (set for the fit only, restored afterwards);
         ``None``: torch's setting.
+    matmul_precision
+        Float32 matmul precision of the graph term's ``g x g`` products in the training steps
+        (:func:`torch.set_float32_matmul_precision`'s values, set for those products only):
+        ``"medium"`` runs them in bfloat16 with float32 accumulation (on CPUs with AMX, such
+        as Intel Xeon Sapphire Rapids, the graph term about 1.4x faster at 5,000 genes;
+        gradients then carry a relative error of about 1e-3), ``"high"`` allows TF32 on CUDA
+        (float32 on CPUs), ``"highest"`` is exact float32. Opt-in: the objective values that
+        decide convergence, the best state and the final objective are always computed at
+        the caller's precision (exact unless changed), so only the path to the optimum
+        changes; float32 and ``schedule="cosine"`` only (the stepped rules compare losses of
+        consecutive steps). ``None``: torch's setting.
     """
 
     schedule: Schedule = "cosine"
@@ -80,6 +91,7 @@ class TrainConfig:
     n_init: int = 1
     dtype: Dtype = "float32"
     threads: int | None = None
+    matmul_precision: MatmulPrecision | None = None
 
     def __post_init__(self) -> None:
         for name, choices in (
@@ -90,6 +102,19 @@ class TrainConfig:
             if getattr(self, name) not in choices:
                 msg = (
                     f"{name} must be {' or '.join(map(repr, choices))}, got {getattr(self, name)!r}"
+                )
+                raise ValueError(msg)
+        if self.matmul_precision is not None:
+            precisions = ("highest", "high", "medium")
+            if self.matmul_precision not in precisions:
+                msg = f"matmul_precision must be one of {precisions} or None, got {self.matmul_precision!r}"
+                raise ValueError(msg)
+            exact = self.matmul_precision == "highest"
+            if not exact and (self.dtype != "float32" or self.schedule != "cosine"):
+                msg = (
+                    f"matmul_precision={self.matmul_precision!r} needs dtype='float32' and "
+                    "schedule='cosine', got "
+                    f"dtype={self.dtype!r}, schedule={self.schedule!r}"
                 )
                 raise ValueError(msg)
         for name, low in (("cycle_epochs", 2), ("max_epochs", 1), ("patience", 1), ("n_init", 1)):

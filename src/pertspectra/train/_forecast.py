@@ -154,11 +154,13 @@ def time_epochs(
     dtype: str = "float32",
     graph: bool = True,
     epochs: int = 3,
+    matmul_precision: str | None = None,
 ) -> float:
     """Median seconds of ``epochs`` real epochs (after one warm-up) on random data of this size."""
     import torch
 
     from .._utils import resolve_device
+    from ..model._graph import tile_precision
     from ..model._loss import pertspectra_loss
     from ._optim import adamw
 
@@ -178,7 +180,8 @@ def time_epochs(
             torch.cuda.synchronize(dev)
         t0 = time.perf_counter()
         opt.zero_grad(set_to_none=True)
-        loss = pertspectra_loss(module, h, weighted_sum=s, weight=w, prior=prior).total
+        with tile_precision(matmul_precision):
+            loss = pertspectra_loss(module, h, weighted_sum=s, weight=w, prior=prior).total
         loss.backward()
         opt.step()
         if dev.type == "cuda":
@@ -200,6 +203,7 @@ def forecast_fit(
     graph: bool = True,
     measure_budget_s: float = 10.0,
     epochs: int = 3,
+    matmul_precision: str | None = None,
 ) -> dict[str, Any]:
     """Estimate the memory and the time per epoch of a fit from its sizes.
 
@@ -218,6 +222,8 @@ def forecast_fit(
         calibration run) the epoch is timed at a smaller gene count and scaled.
     epochs
         Timed epochs (after one warm-up).
+    matmul_precision
+        The fit's :attr:`~pertspectra.train.TrainConfig.matmul_precision` (timed with it).
 
     Returns
     -------
@@ -272,6 +278,7 @@ def forecast_fit(
         dtype=dtype,
         graph=graph,
         epochs=2,
+        matmul_precision=matmul_precision,
     )
     flops0 = _multiply_adds(n, g0, p, L, graph)
     predicted = t0 * flops / flops0
@@ -289,6 +296,7 @@ def forecast_fit(
             dtype=dtype,
             graph=graph,
             epochs=epochs,
+            matmul_precision=matmul_precision,
         )
         timing = f"measured at full size ({epochs} epochs)"
     else:
@@ -305,6 +313,7 @@ def forecast_fit(
         "n_edges": E,
         "device": str(dev),
         "dtype": dtype,
+        "matmul_precision": matmul_precision,
         "graph": graph,
         "block_size": default_block_size(g, L, dev) if graph else 0,
         "memory_bytes": mem,
@@ -404,4 +413,5 @@ def forecast(
             device=str(device),
             dtype=tconfig.dtype,
             graph=config.graph,
+            matmul_precision=tconfig.matmul_precision,
         )

@@ -31,6 +31,11 @@ cycle. Under ``"stepped"`` the check runs on a copy and the stepped result is re
 (the authors' procedure stays exact); only ``converged`` and its evidence are added.
 ``benchmarks/convergence.py`` measures a converged default fit against a run five times longer.
 
+**Precision**: with ``config.matmul_precision`` set, each step's graph products run at that
+precision (:func:`~pertspectra.model._graph.tile_precision`; the recorded per-epoch losses then
+carry its error), while the objective values of the check cycles, which decide convergence and
+the best state, are evaluated at the caller's precision.
+
 **Checkpoints** (``run(..., checkpoint=slot)``): the state is written every ``slot.every``
 seconds, at the end of the stepped schedule, at the end and on SIGINT/SIGTERM, and a run started
 on a checkpoint ends as an uninterrupted one would, bit for bit (:mod:`._checkpoint`).
@@ -47,9 +52,11 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from ..model._graph import tile_precision
 from ._checkpoint import deferred_signals, pack, unpack
 from ._history import CHECK_RATE, History
 from ._optim import adamw
+from ._rules import PAPER_COUNTS_PER_STEP, _Paper, _Relative
 
 __all__ = ["CHECK_RATE", "History", "cosine_rate", "run"]
 
@@ -59,39 +66,11 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-#: The authors' plateau rule steps the learning rate down every this many non-improving epochs.
-PAPER_COUNTS_PER_STEP = 10
 #: A check cycle lasts this share of ``cycle_epochs`` (at least :data:`MIN_CHECK_EPOCHS`).
 CHECK_SHARE = 0.25
 MIN_CHECK_EPOCHS = 50
 #: Each check cycle after a failed one is this many times longer than it.
 CHECK_GROWTH = 2.0
-
-
-class _Relative:
-    def __init__(self, tol: float, patience: int) -> None:
-        self.tol, self.patience, self.since = tol, patience, 0
-
-    def step_down(self, losses: Sequence[float]) -> bool:
-        self.since += 1
-        if self.since < self.patience or len(losses) <= self.patience:
-            return False
-        old, new = losses[-1 - self.patience], losses[-1]
-        if (old - new) / max(abs(new), 1e-12) < self.tol:
-            self.since = 0
-            return True
-        return False
-
-
-class _Paper:
-    def __init__(self, patience: int) -> None:
-        self.patience, self.counter = patience, 0
-
-    def step_down(self, losses: Sequence[float]) -> bool:
-        if len(losses) >= 2 and not losses[-1] < losses[-2]:
-            self.counter += 1
-            return self.counter % self.patience == 0
-        return False
 
 
 def cosine_rate(epoch: int, n_epochs: int, start: float, end: float) -> float:
@@ -115,6 +94,7 @@ class _Stepper:
     ) -> None:
         self.params, self.loss_fn, self.opt, self.hist, self.bar = params, loss_fn, opt, hist, bar
         self.t0 = time.perf_counter()
+        self.precision: str | None = None  # of the steps' graph products (values stay exact)
         # the schedule position beyond the history (checkpointed with it)
         self.phase = "schedule"  # "schedule", then "verify" (stepped only), then "done"
         self.best_value: float | None = None
@@ -131,7 +111,8 @@ class _Stepper:
         for group in self.opt.param_groups:
             group["lr"] = lr
         self.opt.zero_grad(set_to_none=True)
-        out = self.loss_fn()
+        with tile_precision(self.precision):
+            out = self.loss_fn()
         loss = out.total if hasattr(out, "total") else out
         loss.backward()
         value = float(loss.detach())
@@ -255,7 +236,7 @@ def run(
     bar = progress_bar(config.max_epochs, desc="fit", unit="epochs", enabled=progress)
     hist.check_rate = min(CHECK_RATE, rates[0])
     stepper = _Stepper(params, loss_fn, opt, hist, bar)
-    stepper.checkpoint = checkpoint
+    stepper.checkpoint, stepper.precision = checkpoint, config.matmul_precision
     try:
         saved = None if checkpoint is None else checkpoint.read()
         if saved is not None and checkpoint is not None:
