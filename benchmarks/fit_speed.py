@@ -33,6 +33,7 @@ Usage::
     python benchmarks/fit_speed.py --quick                 # small size only, < 1 min on 2 cores
     python benchmarks/fit_speed.py                         # small + Norman size on CPU
     python benchmarks/fit_speed.py --device cuda           # both sizes on a GPU
+    python benchmarks/fit_speed.py --device cuda --matmul-precision high --cases ours   # TF32
     python benchmarks/fit_speed.py --sizes norman --threads 1 --json out.json
 """
 
@@ -68,7 +69,7 @@ def _worker(cfg: dict) -> dict:
     import torch
 
     from pertspectra.model import ModelConfig, PertSpectraModule, pertspectra_loss
-    from pertspectra.model._graph import GraphPrior, graph_nll_dense
+    from pertspectra.model._graph import GraphPrior, graph_nll_dense, tile_precision
 
     if cfg["threads"]:
         torch.set_num_threads(int(cfg["threads"]))
@@ -100,7 +101,8 @@ def _worker(cfg: dict) -> dict:
         w_t = torch.as_tensor(w, dtype=dt, device=dev)
 
         def loss_fn() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-            t = pertspectra_loss(module, h, weighted_sum=s_t, weight=w_t, prior=prior)
+            with tile_precision(cfg.get("matmul_precision")):  # fit's matmul_precision
+                t = pertspectra_loss(module, h, weighted_sum=s_t, weight=w_t, prior=prior)
             return t.total, t.recon, t.graph
 
     else:
@@ -209,6 +211,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument(
         "--threads", type=int, default=0, help="torch.set_num_threads (0: torch default)"
     )
+    ap.add_argument(
+        "--matmul-precision",
+        default=None,
+        choices=("highest", "high", "medium"),
+        help="the fit's matmul_precision for `ours` (GPU: 'high' allows TF32; CPU with AMX: "
+        "'medium', bfloat16); default: torch's setting",
+    )
     ap.add_argument("--cases", default=",".join(CASES))
     ap.add_argument("--epochs", type=int, default=0, help="timed epochs (0: per-case default)")
     ap.add_argument("--json", default=None, help="also write the raw results here")
@@ -232,7 +241,7 @@ def main(argv: list[str] | None = None) -> None:
 
     threads = args.threads or torch.get_num_threads()
     print(
-        f"# fit_speed: device={args.device} dtype={args.dtype} torch={torch.__version__} "
+        f"# fit_speed: device={args.device} dtype={args.dtype} matmul_precision={args.matmul_precision} torch={torch.__version__} "
         f"threads={threads} cores={os.cpu_count()} load(1/5/15 min) at start={loadavg()}"
     )
     results = []
@@ -246,6 +255,7 @@ def main(argv: list[str] | None = None) -> None:
                 "device": args.device,
                 "dtype": args.dtype,
                 "threads": args.threads,
+                "matmul_precision": args.matmul_precision,
                 "warmup": warm,
                 "epochs": args.epochs or timed,
             }
