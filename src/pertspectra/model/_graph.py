@@ -84,12 +84,11 @@ from __future__ import annotations
 import torch
 
 from ._graph_dense import graph_nll_dense
-from ._graph_kernel import MATMUL_PRECISIONS, _blocked, _GraphNLL, tile_precision
+from ._graph_kernel import _blocked, _GraphNLL, tile_precision
 from ._graph_prior import GraphPrior, _default_col_block, default_block_size
 from ._graph_prior import _round_up as _round_up  # re-exported for existing imports
 
 __all__ = [
-    "MATMUL_PRECISIONS",
     "GraphPrior",
     "default_block_size",
     "graph_nll",

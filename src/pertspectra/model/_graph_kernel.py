@@ -12,11 +12,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, get_args
 
 import torch
 from torch.autograd.function import once_differentiable
 
+from .._types import MatmulPrecision
 from ._graph_prior import GraphPrior, _round_up
 
 #: ``q`` is clamped at ``rho`` only when ``rho`` is below this many machine epsilons.
@@ -29,7 +30,8 @@ _EDGE_CHUNK = 1 << 14
 #: The float32 matmul precision of the tile products inside :func:`tile_precision`; ``None``:
 #: the caller's (torch's global setting).
 _TILE_PRECISION: ContextVar[str | None] = ContextVar("tile_precision", default=None)
-MATMUL_PRECISIONS = ("highest", "high", "medium")
+#: The accepted values (:data:`pertspectra._types.MatmulPrecision`).
+MATMUL_PRECISIONS: tuple[str, ...] = get_args(MatmulPrecision)
 
 
 @contextmanager

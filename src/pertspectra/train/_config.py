@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, fields, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, get_args
+
+from .._types import MatmulPrecision
 
 if TYPE_CHECKING:
-    from .._types import Dtype, MatmulPrecision, Schedule, Stopping
+    from .._types import Dtype, Schedule, Stopping
 
 #: The authors' stepped schedule (``schedule="stepped"``).
 PAPER_LEARNING_RATES: tuple[float, ...] = (1.0, 0.5, 0.1, 0.01, 0.001, 0.0001)
@@ -105,7 +107,7 @@ class TrainConfig:
                 )
                 raise ValueError(msg)
         if self.matmul_precision is not None:
-            precisions = ("highest", "high", "medium")
+            precisions = get_args(MatmulPrecision)
             if self.matmul_precision not in precisions:
                 msg = f"matmul_precision must be one of {precisions} or None, got {self.matmul_precision!r}"
                 raise ValueError(msg)
