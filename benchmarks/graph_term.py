@@ -12,6 +12,10 @@ Usage::
     python benchmarks/graph_term.py --quick    # < 1 min on 2 cores
     python benchmarks/graph_term.py --device cuda --block-sizes 2048,4096,8192
     python benchmarks/graph_term.py --dtypes float32 --no-dense --precisions highest,medium
+    python benchmarks/graph_term.py --g 299 --L 29 --edges 40 --threads 1 --square-vs-tiles
+
+``--square-vs-tiles`` adds, for a small ``g``, a row computed in upper-triangle tiles only,
+against the default one square tile (``SQUARE_MAX_GENES`` in ``pertspectra.model._graph_kernel``).
 """
 
 from __future__ import annotations
@@ -34,8 +38,11 @@ from _common import PeakRSS, synthetic_prior
 def _worker(cfg: dict) -> dict:
     import torch
 
+    from pertspectra.model import _graph_kernel
     from pertspectra.model._graph import GraphPrior, graph_nll, graph_nll_dense, tile_precision
 
+    if cfg.get("tiles_only"):  # the baseline of the square tile: upper-triangle tiles only
+        _graph_kernel.SQUARE_MAX_GENES = 0
     if cfg["threads"]:
         torch.set_num_threads(cfg["threads"])
     dev = torch.device(cfg["device"])
@@ -134,6 +141,11 @@ def main(argv: list[str] | None = None) -> None:
         help="comma list of matmul_precision values for the blocked rows (float32; the first "
         "is the baseline of the 'vs first' ratio); default: torch's setting",
     )
+    ap.add_argument(
+        "--square-vs-tiles",
+        action="store_true",
+        help="also time each blocked row in upper-triangle tiles only (the square tile's baseline)",
+    )
     ap.add_argument("--_worker", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args._worker is not None:
@@ -168,30 +180,34 @@ def main(argv: list[str] | None = None) -> None:
                 ref = None
             else:
                 print(
-                    f"{dtype:8} {'dense autograd':22} {ref['ms_min']:9.1f} {ref['ms_median']:10.1f} "
+                    f"{dtype:8} {'dense autograd':22} {ref['ms_min']:9.2f} {ref['ms_median']:10.2f} "
                     f"{ref['cpu_ms']:9.1f} {1.0:8.2f} {ref['peak_mib']:9.1f} {'':>16}"
                 )
         precisions = [p for p in args.precisions.split(",") if p] or [None]
         first = None
-        for block, precision in itertools.product(blocks, precisions):
+        variants = [False, True] if args.square_vs_tiles else [False]
+        for block, precision, tiles in itertools.product(blocks, precisions, variants):
             res = _run(
                 base
                 | {"impl": "blocked", "dtype": dtype, "block": block, "repeats": repeats}
-                | {"precision": precision}
+                | {"precision": precision, "tiles_only": tiles}
             )
             name = f"blocked b={block or 'auto'}" + (f" {precision}" if precision else "")
+            name += " tiles" if tiles else ""
             if "error" in res:
                 print(f"{dtype:8} {name:22} failed: {res['error']}")
                 continue
             speed = f"{ref['ms_min'] / res['ms_min']:8.2f}" if ref else f"{'':>8}"
             diff = f"{abs(res['value'] - ref['value']) / abs(ref['value']):16.2e}" if ref else ""
             first = first or res
-            ratio = f"  vs first {first['ms_min'] / res['ms_min']:.2f}x" if precision else ""
-            if precision and not ref:
+            ratio = (
+                f"  vs first {first['ms_min'] / res['ms_min']:.2f}x" if precision or tiles else ""
+            )
+            if (precision or tiles) and not ref:
                 gap = abs(res["value"] - first["value"]) / abs(first["value"])
                 ratio += f", value vs first {gap:.1e}"
             print(
-                f"{dtype:8} {name:22} {res['ms_min']:9.1f} {res['ms_median']:10.1f} "
+                f"{dtype:8} {name:22} {res['ms_min']:9.2f} {res['ms_median']:10.2f} "
                 f"{res['cpu_ms']:9.1f} {speed} "
                 f"{res['peak_mib']:9.1f} {diff}{ratio}"
             )

@@ -91,6 +91,37 @@ def test_blocked_matches_dense_float64(
         _assert_close(got, want, rtol=1e-10)
 
 
+@pytest.mark.parametrize("kappa_grad", [True, False])
+def test_square_tile_and_tiles_agree(kappa_grad: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    # small g runs as one square tile (both triangles, edges mirrored); larger g in tiles
+    from pertspectra.model import _graph_kernel as kernel
+
+    g, L = 130, 9
+    prior = GraphPrior.from_scipy(_random_prior(g, 0.15, 3, binary=False), dtype=torch.float64)
+    params = _params(g, L, seed=5, dtype=torch.float64)
+    assert kernel.uses_square(g, 64, 16 * 64)
+    assert not kernel.uses_square(g, 16, 16 * 16)
+    runs = []
+    for limit in (kernel.SQUARE_MAX_GENES, 0):
+        monkeypatch.setattr(kernel, "SQUARE_MAX_GENES", limit)
+        runs.append(
+            _loss_and_grads(
+                lambda W, B, k: graph_nll(W, B, k, rho=RHO, prior=prior, block_size=64),
+                *params,
+                kappa_grad=kappa_grad,
+            )
+        )
+    ref = _loss_and_grads(
+        lambda W, B, k: graph_nll_dense(W, B, k, rho=RHO, prior=prior),
+        *params,
+        kappa_grad=kappa_grad,
+    )
+    for v, grads in runs:
+        _assert_close(v, ref[0], rtol=1e-10)
+        for got, want in zip(grads, ref[1], strict=True):
+            _assert_close(got, want, rtol=1e-10)
+
+
 def test_float32_agrees_with_float64_reference() -> None:
     g, L = 300, 20
     A = _random_prior(g, 0.05, 3, binary=False)

@@ -322,10 +322,18 @@ def _graph_inputs(dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor, Graph
     return W, 0.5 * (b + b.T), GraphPrior.from_scipy(a, dtype=dtype)
 
 
+#: (block, col_block) of ``kernel._blocked`` for g = 40: upper-triangle tiles, or one square
+TILINGS = [pytest.param((16, 32), id="tiles"), pytest.param((64, 64), id="square")]
+
+
+@pytest.mark.parametrize("square", [False, True], ids=["tiles", "square"])
 @pytest.mark.parametrize(("rho", "kappa"), [(1 - 1e-8, 0.3), (0.05, 1e-9), (1e-12, 0.5)])
-def test_graph_term_accurate_in_float32_at_extremes(rho, kappa):
+def test_graph_term_accurate_in_float32_at_extremes(rho, kappa, square, monkeypatch):
     """Where ``p`` is tiny, ``1 - q`` in float32 is 0 (infinite loss); p is computed directly."""
+    if not square:
+        monkeypatch.setattr(kernel, "SQUARE_MAX_GENES", 0)
     W, B, prior = _graph_inputs(torch.float32)
+    assert kernel.uses_square(W.shape[1], 16, 16 * 16) == square
     w32 = W.clone().requires_grad_()
     got = graph_nll(w32, B, kappa, rho=rho, prior=prior, block_size=16)
     got.backward()
@@ -355,27 +363,29 @@ def test_graph_term_finite_where_rounding_crosses_q_lower_bound():
         assert abs(float(got) - float(ref)) <= 1e-6 * abs(float(ref)) + 1e-4
 
 
-def test_q_clamp_inactive_on_ordinary_inputs(monkeypatch):
+@pytest.mark.parametrize("tiling", TILINGS)
+def test_q_clamp_inactive_on_ordinary_inputs(tiling, monkeypatch):
     W, B, prior = _graph_inputs(torch.float32)
     kappa = torch.tensor(0.3)
-    with_clamp = kernel._blocked(W, B, kappa, 1e-6, prior, 16, 32, True)  # rho small: clamp on
+    with_clamp = kernel._blocked(W, B, kappa, 1e-6, prior, *tiling, True)  # rho small: clamp on
     monkeypatch.setattr(kernel, "_Q_CLAMP_EPS", 0)
-    without = kernel._blocked(W, B, kappa, 1e-6, prior, 16, 32, True)
+    without = kernel._blocked(W, B, kappa, 1e-6, prior, *tiling, True)
     for a, b in zip(with_clamp, without, strict=True):
         assert a is not None
         assert b is not None
         assert torch.equal(a, b)
 
 
-def test_p_recomputation_inactive_on_ordinary_inputs(monkeypatch):
+@pytest.mark.parametrize("tiling", TILINGS)
+def test_p_recomputation_inactive_on_ordinary_inputs(tiling, monkeypatch):
     W, B, prior = _graph_inputs(torch.float32)
     kappa = torch.tensor(0.3)
-    default = kernel._blocked(W, B, kappa, 0.05, prior, 16, 32, True)
+    default = kernel._blocked(W, B, kappa, 0.05, prior, *tiling, True)
     monkeypatch.setattr(kernel, "_P_REFINE_EPS", 0)  # p = 1 - q everywhere (the plain formula)
-    plain = kernel._blocked(W, B, kappa, 0.05, prior, 16, 32, True)
+    plain = kernel._blocked(W, B, kappa, 0.05, prior, *tiling, True)
     for a, b in zip(default, plain, strict=True):
         assert a is not None
         assert b is not None
         assert torch.equal(a, b)
     # ... and needed at the extremes: without it p = 1 - q is 0 and the loss infinite
-    assert not torch.isfinite(kernel._blocked(W, B, kappa, 1 - 1e-8, prior, 16, 32, False)[0])
+    assert not torch.isfinite(kernel._blocked(W, B, kappa, 1 - 1e-8, prior, *tiling, False)[0])

@@ -30,6 +30,10 @@ _EDGE_CHUNK = 1 << 14
 #: The float32 matmul precision of the tile products inside :func:`tile_precision`; ``None``:
 #: the caller's (torch's global setting).
 _TILE_PRECISION: ContextVar[str | None] = ContextVar("tile_precision", default=None)
+#: Up to this many genes, and where ``g * g`` fits in one tile's budget (``block * col_block``),
+#: the whole matrix is computed as one tile by :func:`_square`: with gradients it was faster
+#: than the tiles up to g = 450 and slower from g = 500 (1 thread, L = g / 10, AMD EPYC).
+SQUARE_MAX_GENES = 400
 #: The accepted values (:data:`pertspectra._types.MatmulPrecision`).
 MATMUL_PRECISIONS: tuple[str, ...] = get_args(MatmulPrecision)
 
@@ -91,6 +95,11 @@ def _edge_p(
     return out
 
 
+def uses_square(g: int, block: int, col_block: int) -> bool:
+    """Whether the pass over ``g`` genes with these tiles is one square tile (:func:`_square`)."""
+    return g <= SQUARE_MAX_GENES and g * g <= block * col_block
+
+
 def _blocked(
     W: torch.Tensor,
     B: torch.Tensor,
@@ -103,6 +112,8 @@ def _blocked(
 ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]:
     """Value (and gradients wrt W, B, kappa) in one pass over the upper-triangle tiles."""
     L, g = W.shape
+    if uses_square(g, block, col_block):
+        return _square(W, B, kappa, rho, prior, with_grad)
     dev, dt = W.device, W.dtype
     one_m_rho = 1.0 - rho
     a = (1 - kappa) * one_m_rho  # 0-dim tensor
@@ -129,7 +140,6 @@ def _blocked(
     qbuf = torch.empty(height * width, dtype=dt, device=dev)
     rbuf = torch.empty(height * width, dtype=dt, device=dev) if with_grad else None
     V = torch.zeros((g, K), dtype=dt, device=dev) if with_grad else None
-    lower = torch.ones((height, height), dtype=torch.bool, device=dev).tril_()
 
     plan = prior._plan(block, col_block, dev, dt) if prior is not None and prior.n_edges else None
     acc = torch.zeros((), dtype=torch.float64, device=dev)  # sum over j < k of -log q
@@ -145,10 +155,10 @@ def _blocked(
             q.fill_(const).addmm_(Wt_i, Cn[:, c0 : c0 + w])  # q = a + rho - a M
             if q_floor is not None:
                 q.clamp_min_(q_floor)
+            # the diagonal square's j >= k entries are valid q values (q is symmetric), read by
+            # no edge; they are zeroed after the log and the reciprocal (as if q were 1 there)
             diag = c0 == r0
-            if diag:  # mask j >= k inside the diagonal square: log 1 = 0
-                d = min(h, w)
-                q[:, :d].masked_fill_(lower[:h, :d], 1.0)
+            d = min(h, w)
             sl = plan.bounds.get((r0, c0)) if plan is not None else None
             if sl is not None:
                 assert plan is not None  # sl was looked up in plan.bounds
@@ -170,12 +180,15 @@ def _blocked(
                 r = rbuf[: h * w].view(h, w)
                 torch.reciprocal(q, out=r)
                 if diag:
-                    r[:, :d].masked_fill_(lower[:h, :d], 0.0)
+                    r[:, :d].triu_(1)
                 if sl is not None:
                     # unique indices; index_put_ (not index_add_) stays deterministic on CUDA
                     r.view(-1).index_put_((idx,), -(wgt * wgt / pe + wgt / qe), accumulate=True)
                 sum_r += r.sum().to(torch.float64)
-            acc -= torch.log_(q).sum().to(torch.float64)
+            torch.log_(q)
+            if diag:
+                q[:, :d].triu_(1)
+            acc -= q.sum().to(torch.float64)
             if V is not None:  # with_grad
                 V[r0 : r0 + h].addmm_(r, Wt[c0 : c0 + w])
                 V[c0 : c0 + w].addmm_(r.T, Wt_i)
@@ -184,16 +197,87 @@ def _blocked(
     if V is None:  # not with_grad
         return value.to(dt), None, None, None
     # V holds (G / a) W^T (zero-padded) summed over ordered pairs
-    Vw = V[:, :L]
+    return (value.to(dt), *_grads(W, B, V[:, :L], a, 2.0 * sum_r, one_m_rho))
+
+
+def _grads(
+    W: torch.Tensor,
+    B: torch.Tensor,
+    Vw: torch.Tensor,
+    a: torch.Tensor,
+    sum_r: torch.Tensor,
+    one_m_rho: float,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Gradients wrt W, B and kappa from ``Vw = (G / a) W^T`` and ``sum_r = sum G / a``.
+
+    Both sums run over ordered pairs.
+    """
     dB_r = W @ Vw  # W (G / a) W^T
     dB_r = 0.5 * (dB_r + dB_r.T)
     dW = (2.0 * a) * (B @ Vw.T)
     dB = a * dB_r
     # df/dkappa = (1-rho)/a * sum G (1 - M) = (1-rho) * (sum G/a - <B, W (G/a) W^T>)
-    sum_r = 2.0 * sum_r  # ordered pairs
     sum_rm = (B.to(torch.float64) * dB_r.to(torch.float64)).sum()
-    dkappa = (one_m_rho * (sum_r - sum_rm)).to(dt)
-    return value.to(dt), dW, dB, dkappa
+    dkappa = (one_m_rho * (sum_r - sum_rm)).to(W.dtype)
+    return dW, dB, dkappa
+
+
+def _square(
+    W: torch.Tensor,
+    B: torch.Tensor,
+    kappa: torch.Tensor,
+    rho: float,
+    prior: GraphPrior | None,
+    with_grad: bool,
+) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]:
+    """:func:`_blocked` for a small ``g``: the whole ``g x g`` matrix as one tile.
+
+    Both triangles are computed (``q`` is symmetric up to rounding), so there is no mask and
+    ``(G / a) W^T`` over ordered pairs is one product instead of two per tile: fewer and
+    cheaper operations where the per-operation overhead dominates (measured in
+    ``benchmarks/graph_term.py``). Edges are read from the upper triangle, as in the tiles, and
+    their corrections applied to both ``(j, k)`` and ``(k, j)``.
+    """
+    L, g = W.shape
+    dev, dt = W.device, W.dtype
+    one_m_rho = 1.0 - rho
+    a = (1 - kappa) * one_m_rho
+    K = _round_up(L, 8)  # zero-padded GEMM width, as in _blocked
+    Wt = torch.zeros((g, K), dtype=dt, device=dev)  # W^T, zero-padded
+    Wt[:, :L] = W.T
+    Cn = torch.zeros((K, g), dtype=dt, device=dev)  # -a B W, zero-padded
+    torch.mm(B, W, out=Cn[:L])
+    Cn[:L].mul_(-a)
+    q = torch.mm(Wt, Cn).add_(a + rho)  # a + rho - a M
+    if rho < _Q_CLAMP_EPS * torch.finfo(dt).eps:
+        q.clamp_min_(rho)
+    q.diagonal().fill_(1.0)  # no self pairs: log 1 = 0
+    acc = torch.zeros((), dtype=torch.float64, device=dev)  # over ordered pairs
+    plan = prior._plan(g, g, dev, dt) if prior is not None and prior.n_edges else None
+    if plan is not None:
+        idx, wgt = plan.flat, plan.weight  # upper-triangle edges, j * g + k
+        qe = q.view(-1).index_select(0, idx)
+        pe = 1.0 - qe
+        p_floor = one_m_rho * kappa
+        p_refine = _P_REFINE_EPS * torch.finfo(dt).eps
+        if float(p_floor) < 2 * p_refine:  # see _blocked
+            small = torch.nonzero(pe < p_refine).squeeze(1)
+            if small.numel():
+                sub = idx.index_select(0, small)
+                pe[small] = _edge_p(Wt, Cn.T.contiguous(), sub, g, p_floor)
+        acc += 2.0 * (wgt * torch.log(qe) - wgt * wgt * torch.log(pe)).sum(dtype=torch.float64)
+    if not with_grad:
+        acc -= torch.log_(q).sum().to(torch.float64)
+        return acc.to(dt), None, None, None
+    r = torch.reciprocal(q)
+    r.diagonal().zero_()
+    if plan is not None:
+        corr = -(wgt * wgt / pe + wgt / qe)
+        mirror = torch.remainder(idx, g) * g + torch.div(idx, g, rounding_mode="floor")
+        r.view(-1).index_put_((torch.cat([idx, mirror]),), torch.cat([corr, corr]), accumulate=True)
+    acc -= torch.log_(q).sum().to(torch.float64)
+    sum_r = r.sum().to(torch.float64)
+    return (acc.to(dt), *_grads(W, B, (r @ Wt)[:, :L], a, sum_r, one_m_rho))
 
 
 class _GraphNLL(torch.autograd.Function):

@@ -9,8 +9,8 @@ gradients, twice as many AdamW moments, the group statistics on the device (:mat
 and the design rows), the reconstruction's autograd activations (about four :math:`n \times g`
 and three :math:`L \times g` tensors), the blocked graph term's buffers (:math:`W^\top`,
 :math:`-aBW` and the gradient accumulator :math:`V`, each :math:`g \times L` padded to a
-multiple of 8, two tiles of ``block x min(g, col_block)``, the stored gradients) and the edges
-(indices and weights, twice: the prior and its tile plan). The host also keeps the float64
+multiple of 8, two tiles of ``block x min(g, col_block)`` or, for a small ``g``, of ``g x g``,
+the stored gradients) and the edges (indices and weights, twice: the prior and its tile plan). The host also keeps the float64
 statistics table (``X`` and three layers).
 
 Time per epoch is *measured*: a few real epochs (loss, backward, AdamW step) of
@@ -73,6 +73,7 @@ def memory_breakdown(
     import torch
 
     from ..model._graph import _default_col_block, _round_up, default_block_size
+    from ..model._graph_kernel import uses_square
 
     b = _itemsize(dtype)
     n, g, p, L, E = int(n_labels), int(n_genes), int(n_design), int(n_factors), int(n_edges)
@@ -89,12 +90,12 @@ def memory_breakdown(
     if graph:
         dev = torch.device(device)
         block = default_block_size(g, L, dev)
-        height = min(block, g)
-        width = min(max(block, _default_col_block(block, dev)), g)
+        col_block = max(block, _default_col_block(block, dev))
+        height, width = min(block, g), min(col_block, g)
+        if uses_square(g, block, col_block):  # one g x g tile
+            height = width = g
         K = _round_up(L, 8)
-        out["graph_buffers"] = (
-            3 * g * K + 2 * height * width + 3 * L * g + 3 * L * L
-        ) * b + height * height
+        out["graph_buffers"] = (3 * g * K + 2 * height * width + 3 * L * g + 3 * L * L) * b
         out["edges"] = E * (8 + 8 + b) + E * (8 + b)
     out["total"] = int(sum(out.values()))
     return out
