@@ -112,6 +112,28 @@ def test_prior_coverage_histogram_of_degrees_in_an_inset():
     assert sum(p.get_height() for p in inset.patches) == 5  # the genes with an edge
 
 
+@pytest.mark.parametrize("size", [(7.0, 4.5), (10.0, 4.5)])  # the report's sizes
+@pytest.mark.parametrize("perturbed", [True, False])  # log and linear bar scales
+def test_prior_coverage_inset_inside_the_figure_and_clear_of_the_bars(size, perturbed):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    report = REPORT if perturbed else {**REPORT, "n_perturbed": 0, "perturbed_not_measured": []}
+    fig = Figure(figsize=size, layout="constrained")
+    ax = pl.prior_coverage(report, degrees=np.arange(100) % 7, ax=fig.subplots())
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    (inset,) = ax.child_axes
+    box, page = inset.get_tightbbox(renderer), fig.bbox
+    # nothing of the inset (its title included) is cut off by the figure's edge
+    assert page.x0 <= box.x0 and box.x1 <= page.x1 and page.y0 <= box.y0 and box.y1 <= page.y1
+    # the longest bar and its count end left of the inset
+    right = max(t.get_window_extent(renderer).x1 for t in ax.texts)
+    assert right < box.x0
+    assert max(p.get_window_extent(renderer).x1 for p in ax.patches) < box.x0
+
+
 def test_prior_coverage_rejects_bad_input():
     with pytest.raises(ValueError, match="n_edges"):
         pl.prior_coverage({"n_genes": 1, "n_genes_with_edges": 0})

@@ -13,6 +13,9 @@ from ._style import METHOD_COLORS, REFERENCE_COLOR
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
+#: With a degree histogram, the share of the axes' width left to the bars (the rest: the inset).
+BAR_SHARE = 0.55
+
 
 def prior_coverage(
     report: Mapping[str, Any], *, degrees: np.ndarray | None = None, ax: Axes | None = None
@@ -26,7 +29,8 @@ def prior_coverage(
         ``n_genes``, ``n_genes_with_edges``, ``n_edges``, ``n_perturbed``,
         ``perturbed_without_edges``, ``perturbed_not_measured``.
     degrees
-        Edges per gene; drawn as a histogram in an inset.
+        Edges per gene; drawn as a histogram in an inset on the right part of the axes (the
+        bars keep the left part).
     ax
         Axes to draw on; a new figure when ``None``.
 
@@ -78,18 +82,51 @@ def prior_coverage(
         )
     ax.set_xlabel("genes")
     ax.set_title(
-        f"Prior graph: {int(report['n_edges'])} edges on {n_genes} genes", fontsize="medium"
+        f"Prior graph: {int(report['n_edges'])} edges on {n_genes} genes",
+        fontsize="medium",
+        loc="left" if degrees is not None else "center",  # above the bars, not the inset
     )
     positive = [b[1] for b in bars if b[1] > 0]
-    if positive and max(positive) > 30 * min(positive):
+    # with degrees the bars keep the left part of the axes and the histogram the right part,
+    # inside the axes' box (a layout engine does not make room for an inset outside it)
+    share = BAR_SHARE if degrees is not None else 1.0
+    top = max(positive, default=1)
+    if positive and top > 30 * min(positive):
         ax.set_xscale("log")  # perturbed genes are few next to all genes
-        ax.set_xlim(0.8, 3 * max(positive))
+        lo, hi = np.log10(0.8), np.log10(3 * top)
+        ax.set_xlim(0.8, 10 ** (lo + (hi - lo) / share))
         ax.set_xlabel("genes (log scale)")
+    elif share < 1.0:
+        ax.set_xlim(0, 1.15 * top / share)
     if degrees is not None:
-        inset = ax.inset_axes((1.08, 0.1, 0.4, 0.8))
+        _bars_axis_only(ax, share)
+        inset = ax.inset_axes((0.68, 0.16, 0.29, 0.66))
         d = np.asarray(degrees, dtype=float)
         inset.hist(d[d > 0] if (d > 0).any() else d, bins=30, color=METHOD_COLORS["model"])
-        inset.set_title("edges per gene (genes with >= 1)", fontsize="small")
-        inset.set_ylabel("genes", fontsize="small")
+        inset.set_title("edges per gene\n(genes with >= 1 edge)", fontsize="small")
+        inset.set_xlabel("edges", fontsize="small")
         inset.tick_params(labelsize="x-small")
     return ax
+
+
+def _bars_axis_only(ax: Axes, share: float) -> None:
+    """Draw the x axis (spine, ticks, label) under the bars' part of the axes only."""
+    from matplotlib.ticker import FixedLocator
+
+    x0, x1 = ax.get_xlim()
+    if ax.get_xscale() == "log":
+        end = 10 ** (np.log10(x0) + share * (np.log10(x1) - np.log10(x0)))
+    else:
+        end = x0 + share * (x1 - x0)
+    for which, locs in (
+        ("major", ax.xaxis.get_majorticklocs()),
+        ("minor", ax.xaxis.get_minorticklocs()),
+    ):
+        kept = [t for t in locs if x0 <= t <= end]
+        if which == "major":
+            ax.xaxis.set_major_locator(FixedLocator(kept))
+        else:
+            ax.xaxis.set_minor_locator(FixedLocator(kept))
+    ax.spines[["top", "right"]].set_visible(False)
+    ax.spines["bottom"].set_bounds(x0, end)
+    ax.xaxis.set_label_coords(share / 2, -0.1)

@@ -88,6 +88,8 @@ def prior_figures(results: Results) -> list[Figure]:
             "Genes and perturbed genes with at least one edge in the prior graph (inset: edges "
             "per gene).",
             lambda ax: prior_coverage(report, degrees=results.prior_degrees, ax=ax),
+            # the inset histogram sits right of the bars: the plot's own width with degrees
+            size=(10.0, 4.5) if results.prior_degrees is not None else (7.0, 4.5),
         )
     ]
 
