@@ -127,7 +127,10 @@ def test_prior_coverage_inset_inside_the_figure_and_clear_of_the_bars(size, pert
     (inset,) = ax.child_axes
     box, page = inset.get_tightbbox(renderer), fig.bbox
     # nothing of the inset (its title included) is cut off by the figure's edge
-    assert page.x0 <= box.x0 and box.x1 <= page.x1 and page.y0 <= box.y0 and box.y1 <= page.y1
+    assert page.x0 <= box.x0
+    assert box.x1 <= page.x1
+    assert page.y0 <= box.y0
+    assert box.y1 <= page.y1
     # the longest bar and its count end left of the inset
     right = max(t.get_window_extent(renderer).x1 for t in ax.texts)
     assert right < box.x0
