@@ -49,7 +49,8 @@ The :math:`g \times g` matrices are never formed. Genes are cut into row blocks 
 are square and aligned with the row blocks; ``16 * block_size`` on CPU, for fewer, larger
 operations; the last chunk is narrower). Tiles are computed one at a time. The first tile of each
 row block holds the diagonal square; there the lower triangle and the diagonal are zeroed in
-:math:`\log q` and :math:`R` (``triu_``, as if :math:`q` were 1 there), so every counted entry is one unordered pair :math:`j < k`, counted twice in the value and in both
+:math:`\log q` and :math:`R` (``triu_``, as if :math:`q` were 1 there), so every counted entry
+is one unordered pair :math:`j < k`, counted twice in the value and in both
 :math:`V_I \mathrel{+}= R\, W_J^\top` and :math:`V_J \mathrel{+}= R^\top W_I^\top`. Per tile:
 
 1. one GEMM writes :math:`q = (a + \rho) - W_I^\top (a B W)_J` into a tile buffer pre-filled
