@@ -197,7 +197,8 @@ def test_gradcheck_tiny() -> None:
 
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_devices(device: str, dtype: torch.dtype) -> None:
+@pytest.mark.parametrize("block", [48, None])  # CUDA: 48-row tiles, or one square tile
+def test_devices(device: str, dtype: torch.dtype, block: int | None) -> None:
     g, L = 150, 8
     A = _random_prior(g, 0.1, 7, binary=True)
     p64 = _params(g, L, seed=3, dtype=torch.float64)
@@ -205,7 +206,7 @@ def test_devices(device: str, dtype: torch.dtype) -> None:
     prior = GraphPrior.from_scipy(A, dtype=dtype, device=device)
     assert prior.device.type == device
     v, grads = _loss_and_grads(
-        lambda W, B, k: graph_nll(W, B, k, rho=RHO, prior=prior, block_size=48), *params
+        lambda W, B, k: graph_nll(W, B, k, rho=RHO, prior=prior, block_size=block), *params
     )
     assert v.device.type == device
     assert v.dtype == dtype
