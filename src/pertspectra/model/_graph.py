@@ -77,9 +77,10 @@ and :math:`V` (each :math:`g \times L`, zero-padded), and the edges (plus, only 
 Small ``g`` (at most ``SQUARE_MAX_GENES`` = 400 genes, and :math:`g^2` within one tile's
 ``block_size x col_block``; Perturb-seq panels): the whole matrix is one square tile with both
 triangles and a zero diagonal, the edge corrections applied at :math:`(j, k)` and
-:math:`(k, j)`, and :math:`V / a = R\, W^\top` one GEMM. That computes each pair twice, but with
-a third fewer multiply-adds than the tiles and no per-tile operations, which is what a small
-pass costs: 0.73 vs 0.87 ms for a forward and backward at g = 299, L = 29, and 2.9 vs 1.8 ms
+:math:`(k, j)`, and :math:`V / a = R\, W^\top` one GEMM. That computes each pair twice, but
+as two :math:`g \times g` products instead of three over the tiles' area (a third fewer
+multiply-adds where ``g`` fits one row block, a quarter at g = 299 with 256-row tiles) and
+without per-tile operations, which is what a small pass costs: 0.73 vs 0.87 ms for a forward and backward at g = 299, L = 29, and 2.9 vs 1.8 ms
 at g = 500, L = 50 (1 thread, AMD EPYC), hence the limit.
 
 Precision: tile sums are accumulated in float64 across tiles; in float32 the value and gradients
