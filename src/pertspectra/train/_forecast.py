@@ -10,8 +10,8 @@ and the design rows), the reconstruction's autograd activations (about four :mat
 and three :math:`L \times g` tensors), the blocked graph term's buffers (:math:`W^\top`,
 :math:`-aBW` and the gradient accumulator :math:`V`, each :math:`g \times L` padded to a
 multiple of 8, two tiles of ``block x min(g, col_block)`` or, for a small ``g``, of ``g x g``,
-the stored gradients) and the edges (indices and weights, twice: the prior and its tile plan). The host also keeps the float64
-statistics table (``X`` and three layers).
+the stored gradients) and the edges (indices and weights, twice: the prior and its tile plan).
+The host also keeps the float64 statistics table (``X`` and three layers).
 
 Time per epoch is *measured*: a few real epochs (loss, backward, AdamW step) of
 :func:`~pertspectra.model.pertspectra_loss` run on random data of the actual size on the
