@@ -116,7 +116,7 @@ def main() -> None:
         if args.prior:
             ps.priors.add_prior(stats, data / STRING_TABLE)
         opts = {"threads": args.threads, "progress": False, "schedule": args.schedule}
-        opts["n_init"] = args.n_init
+        opts |= {"n_init": args.n_init}
         if args.learning_rates:
             opts["learning_rates"] = tuple(args.learning_rates)
         losses, conv, epochs, secs, ok, n = [], [], [], [], 0, 0

@@ -80,8 +80,9 @@ triangles and a zero diagonal, the edge corrections applied at :math:`(j, k)` an
 :math:`(k, j)`, and :math:`V / a = R\, W^\top` one GEMM. That computes each pair twice, but
 as two :math:`g \times g` products instead of three over the tiles' area (a third fewer
 multiply-adds where ``g`` fits one row block, a quarter at g = 299 with 256-row tiles) and
-without per-tile operations, which is what a small pass costs: 0.73 vs 0.87 ms for a forward and backward at g = 299, L = 29, and 2.9 vs 1.8 ms
-at g = 500, L = 50 (1 thread, AMD EPYC), hence the limit.
+without per-tile operations, which is what a small pass costs: 0.73 vs 0.87 ms for a forward
+and backward at g = 299, L = 29, and 2.9 vs 1.8 ms at g = 500, L = 50 (1 thread, AMD EPYC),
+hence the limit.
 
 Precision: tile sums are accumulated in float64 across tiles; in float32 the value and gradients
 agree with a float64 evaluation as well as the naive float32 autograd version does (measured at

@@ -118,15 +118,9 @@ def _bars_axis_only(ax: Axes, share: float) -> None:
         end = 10 ** (np.log10(x0) + share * (np.log10(x1) - np.log10(x0)))
     else:
         end = x0 + share * (x1 - x0)
-    for which, locs in (
-        ("major", ax.xaxis.get_majorticklocs()),
-        ("minor", ax.xaxis.get_minorticklocs()),
-    ):
-        kept = [t for t in locs if x0 <= t <= end]
-        if which == "major":
-            ax.xaxis.set_major_locator(FixedLocator(kept))
-        else:
-            ax.xaxis.set_minor_locator(FixedLocator(kept))
+    major, minor = ax.xaxis.get_majorticklocs(), ax.xaxis.get_minorticklocs()
+    ax.xaxis.set_major_locator(FixedLocator([t for t in major if x0 <= t <= end]))
+    ax.xaxis.set_minor_locator(FixedLocator([t for t in minor if x0 <= t <= end]))
     ax.spines[["top", "right"]].set_visible(False)
     ax.spines["bottom"].set_bounds(x0, end)
     ax.xaxis.set_label_coords(share / 2, -0.1)
