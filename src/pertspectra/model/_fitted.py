@@ -321,6 +321,11 @@ class FittedModel:
                 f"{t.get('seconds', float('nan')):.1f} s; final loss {t.get('final_loss', float('nan')):.6g}; "
                 f"{t.get('schedule', 'stepped')} schedule: {t.get('stop_reason', '?')}"
             )
+        if t.get("deviance_explained") is not None:
+            lines.append(
+                f"deviance explained {100 * t['deviance_explained']:.2f}% (0%: every label at "
+                "the pooled mean; 100%: at its own training mean)"
+            )
         if self.training.get("prior"):
             lines.append(f"prior: {self.training['prior']}")
         return "\n".join(lines)

@@ -266,7 +266,7 @@ def _fit(
         }  # fmt: skip
         arrays = {k: v.detach().cpu().double().numpy() for k, v in values.items()}
     training = training_record(
-        tconfig, hist, terms, stats=stats, labels=list(stats.obs_names), info=info,
+        tconfig, hist, terms, stats=stats, lam=config.lam, labels=list(stats.obs_names), info=info,
         device=str(dev), threads=n_threads, seed=init_seed, fit_seed=fit_seed,
         data_sha256=data_sha256, init_final_losses=init_losses,
         init_converged=init_converged, prior=prior_desc,

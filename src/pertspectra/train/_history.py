@@ -46,6 +46,6 @@ class History:
                 f"the one before) lowers the objective by less than {tol:g} (relative)"
             ),
             "tol": tol,
-            "checks": list(self.checks),
+            "checks": [dict(c) for c in self.checks],
             "last_improvement": self.checks[-1]["improvement"] if self.checks else None,
         }

@@ -133,9 +133,15 @@ def training_record(
     stats: AnnData,
     labels: list[str],
     info: dict[str, Any],
+    lam: float,
     **extra: Any,
 ) -> dict[str, Any]:
     """The ``training`` record of a fitted model (settings, history, evidence, data)."""
+    from ._deviance import deviance_record
+
+    convergence = hist.convergence(tconfig.converged_tol)
+    deviance = deviance_record(stats, float(terms.recon), lam=lam, checks=convergence["checks"])
+    convergence["deviance"] = {k: v for k, v in deviance.items() if k != "deviance_explained"}
     return {
         **tconfig.to_dict(),
         "epochs": hist.epochs,
@@ -149,7 +155,8 @@ def training_record(
         "lr_steps": hist.lr_steps,
         "stop_reason": hist.stop_reason,
         "converged": hist.converged,
-        "convergence": hist.convergence(tconfig.converged_tol),
+        "convergence": convergence,
+        "deviance_explained": deviance["deviance_explained"],
         "seconds": hist.seconds,
         "seconds_per_epoch": hist.seconds / max(hist.epochs, 1),
         **{k: v for k, v in extra.items() if k not in ("prior",)},
