@@ -10,6 +10,9 @@ run five times longer (``cycle_epochs`` x 5, same seed 0), and prints per screen
 - the same two in units of the reconstruction's deviance range (``lam`` times the null minus the
   saturated reconstruction; ``training["convergence"]["deviance"]``), which, unlike the
   objective, has no arbitrary offset, and the range of the seeds' deviance explained;
+- how far the seeds' fits agree (``ps.evaluate.seed_agreement``): the lowest Pearson
+  correlation of two seeds' predicted changes, the median matched correlation of their
+  programs, and how many programs of the best fit come back (median matched r >= 0.9);
 - for CRISPRi screens, every measured promoter target's own change against control,
   predicted vs observed (training means): how many have the observed sign and lie within
   0.05 log units, over all seeds.
@@ -123,13 +126,14 @@ def main() -> None:
         if args.learning_rates:
             opts["learning_rates"] = tuple(args.learning_rates)
         losses, conv, epochs, secs, ok, n = [], [], [], [], 0, 0
-        recon, graph, explained = [], [], []
+        recon, graph, explained, models = [], [], [], []
         for seed in range(args.seeds):
             t0 = time.perf_counter()
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)
                 model = ps.train.fit(stats, seed=seed, **opts)
             secs.append(time.perf_counter() - t0)
+            models.append(model)
             t = model.training
             losses.append(t["final_loss"])
             recon.append(t["final_recon"])
@@ -153,6 +157,7 @@ def main() -> None:
             gap = (losses[0] - long.training["final_loss"]) / abs(long.training["final_loss"])
             gap_dev = (losses[0] - long.training["final_loss"]) / span
         lo = min(losses, key=abs)
+        agree = ps.evaluate.seed_agreement(models).summary if len(models) > 1 else {}
         row = {
             "screen": name,
             "labels x genes": f"{stats.n_obs} x {stats.n_vars}",
@@ -165,6 +170,9 @@ def main() -> None:
             "spread / deviance": f"{(max(losses) - min(losses)) / span:.2e}",
             "gap / deviance": f"{gap_dev:.2e}",
             "deviance explained %": f"{min(explained):.2f}-{max(explained):.2f}",
+            "changes r (min)": f"{agree.get('change_pearson_min', np.nan):.3f}",
+            "program r (median)": f"{agree.get('factor_r_median', np.nan):.2f}",
+            "programs reproduced": f"{agree.get('reproduced_factors', '')}/{model.config.n_factors}",
             "targets ok": f"{ok}/{n}" if crispri else "",
         }
         if args.prior:

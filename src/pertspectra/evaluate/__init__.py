@@ -7,6 +7,8 @@
 - :func:`prediction_metrics`, :func:`rank_l1`: the metrics, by name (:data:`METRICS`);
 - :func:`baseline_predictions`: control, mean and additive baselines;
 - :func:`read_predictions`: another model's predictions, scored like ours;
+- :func:`seed_agreement`: how far fits that differ only in their seed agree (objectives,
+  predictions, programs; :class:`SeedAgreement`);
 - :func:`holdout_combinations`, :func:`holdout_cells`, :func:`split_cells`: the quick held-out
   checks the demo runs.
 """
@@ -20,6 +22,7 @@ from ._holdout import Holdout, holdout_cells, holdout_combinations, split_cells
 from ._metrics import LOWER_IS_BETTER, METRICS, matched_correlation, prediction_metrics, rank_l1
 from ._protocols import check_split, eligible_combinations, make_split
 from ._scorecard import evaluate
+from ._seeds import SeedAgreement, seed_agreement
 from ._split import split_combinations
 from ._summary import Scorecard, summarize
 
@@ -29,6 +32,7 @@ __all__ = [
     "METRICS",
     "Holdout",
     "Scorecard",
+    "SeedAgreement",
     "baseline_predictions",
     "check_split",
     "condition_split",
@@ -43,6 +47,7 @@ __all__ = [
     "prediction_metrics",
     "rank_l1",
     "read_predictions",
+    "seed_agreement",
     "split_cells",
     "split_combinations",
     "summarize",
