@@ -45,6 +45,7 @@ COMMANDS = (
     "fit",
     "predict",
     "info",
+    "seed-agreement",
     "prior",
     "evaluate",
     "programs",

@@ -339,3 +339,25 @@ def test_n_factors_signal(toy_h5ad, tmp_path):
     assert res.exit_code == 1
     assert "--n-factors must be an integer or 'signal', got 'many'" in res.output
     assert not (tmp_path / "x").exists()
+
+
+def test_seed_agreement_compares_saved_fits(toy_h5ad, tmp_path):
+    for seed in (0, 1):
+        res = _fit(toy_h5ad, tmp_path / f"m{seed}", "--seed", str(seed))
+        assert res.exit_code == 0, res.output
+    dirs = [str(tmp_path / "m0"), str(tmp_path / "m1")]
+    out = tmp_path / "programs.csv"
+    res = runner.invoke(app, ["seed-agreement", *dirs, "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "2 fits, 4 factors" in res.output
+    assert "predicted changes: Pearson between fits" in res.output
+    table = pd.read_csv(out, index_col=0)
+    assert list(table.columns[:1]) in (["r_0"], ["r_1"])
+    assert len(table) == 4
+    assert {"median", "min", "reproduced", "top_genes"} <= set(table.columns)
+    res = runner.invoke(app, ["seed-agreement", *dirs, "--out", str(out)])
+    assert res.exit_code == 1
+    assert "--overwrite" in res.output
+    res = runner.invoke(app, ["seed-agreement", dirs[0]])
+    assert res.exit_code == 1
+    assert "at least two" in res.output

@@ -1,4 +1,4 @@
-"""Commands on a model folder: ``pertspectra predict`` and ``pertspectra info``.
+"""Commands on model folders: ``pertspectra predict``, ``info`` and ``seed-agreement``.
 
 Both take a plain model folder or one fitted under several conditions (``fit --condition-key``);
 for the latter ``predict`` writes one row per (condition, label), a leading ``condition`` column,
@@ -70,3 +70,58 @@ def info(model_dir: Annotated[Path, typer.Argument(help="Model folder.")]) -> No
     typer.echo(
         "labels: " + ", ".join(model.labels[:20]) + (" ..." if len(model.labels) > 20 else "")
     )
+
+
+@command(app, "seed-agreement")
+def seed_agreement(
+    model_dirs: Annotated[
+        list[Path],
+        typer.Argument(help="Two or more model folders of one screen fitted with other --seed."),
+    ],
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="CSV (or .parquet) of the best fit's programs: matched correlation in each "
+            "other fit, median, min, reproduced, top genes.",
+        ),
+    ] = None,
+    threshold: Annotated[
+        float, typer.Option(help="A program is reproduced at this median matched correlation.")
+    ] = 0.9,
+    overwrite: o.Overwrite = False,
+) -> None:
+    """Compare fits that differ in their seed: objectives, predicted changes and programs."""
+    import pertspectra as ps
+
+    models = [_conditions.load(d) for d in model_dirs]
+    for d, m in zip(model_dirs, models, strict=True):
+        if not isinstance(m, ps.model.FittedModel):
+            msg = f"{d} was fitted with --condition-key; seed-agreement compares plain fits"
+            raise ValueError(msg)
+    agree = ps.evaluate.seed_agreement(models, threshold=threshold)
+    s, fits, pairs = agree.summary, agree.fits, agree.pairs
+    typer.echo(
+        f"{s['n_fits']} fits, {s['n_factors']} factors; objective "
+        f"{fits['final_loss'].min():.6g} to {fits['final_loss'].max():.6g} (spread "
+        f"{s['objective_spread']:.2e}, {100 * s['objective_spread_deviance']:.3g}% of the "
+        "deviance range)"
+    )
+    typer.echo(
+        f"predicted changes: Pearson between fits {pairs['change_pearson'].min():.3f} to "
+        f"{pairs['change_pearson'].max():.3f}"
+    )
+    typer.echo(
+        f"programs of the best fit ({model_dirs[s['reference']]}) reproduced in the others "
+        f"(median matched r >= {threshold:g}): {s['reproduced_factors']} of {s['n_factors']}; "
+        f"median matched r over all pairs {s['factor_r_median']:.2f}"
+    )
+    if out is not None:
+        ps.io.write_table(
+            agree.factors,
+            out,
+            overwrite=overwrite,
+            inputs=tuple(d / "model.json" for d in model_dirs),
+        )
+        typer.echo(f"wrote {len(agree.factors)} programs to {out}")
