@@ -95,11 +95,13 @@ def seed_agreement(
     """Compare fits that differ in their seed: objectives, predicted changes and programs."""
     import pertspectra as ps
 
-    models = [_conditions.load(d) for d in model_dirs]
-    for d, m in zip(model_dirs, models, strict=True):
-        if not isinstance(m, ps.model.FittedModel):
+    models = []
+    for d in model_dirs:
+        model = _conditions.load(d)
+        if not isinstance(model, ps.model.FittedModel):
             msg = f"{d} was fitted with --condition-key; seed-agreement compares plain fits"
             raise ValueError(msg)
+        models.append(model)
     agree = ps.evaluate.seed_agreement(models, threshold=threshold)
     s, fits, pairs = agree.summary, agree.fits, agree.pairs
     typer.echo(
