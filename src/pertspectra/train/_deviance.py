@@ -13,8 +13,8 @@ The deviance explained is :math:`1 - (R - R_{\text{sat}}) / (R_{\text{null}} - R
 groups. Because the weighted Poisson deviance over cells is :math:`2(R + C)` with a constant
 :math:`C`, this is the share of the *between-group* part of the cells' deviance that the fit
 explains (the Poisson GLM's :math:`D^2` with the within-group part, which no model of group
-means can explain, taken out). A check cycle's improvement
-is also recorded in units of :math:`\lambda (R_{\text{null}} - R_{\text{sat}})`.
+means can explain, taken out). A check cycle's improvement is also recorded in units of
+:math:`\lambda (R_{\text{null}} - R_{\text{sat}})`.
 """
 
 from __future__ import annotations
