@@ -79,3 +79,7 @@ def test_refuses_what_cannot_be_compared(fits):
     )  # fmt: skip
     with pytest.raises(ValueError, match="3 factors"):
         ps.evaluate.seed_agreement([fits[0], other])
+    kept = dict(list(m.design.labels.items())[:-1])
+    fewer = replace(m, design=replace(m.design, labels=kept))
+    with pytest.raises(ValueError, match="other labels"):
+        ps.evaluate.seed_agreement([fits[0], fewer])

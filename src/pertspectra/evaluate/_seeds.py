@@ -90,6 +90,9 @@ def _check(models: Sequence[FittedModel]) -> None:
         if list(m.genes) != list(first.genes):
             msg = f"model {i} has other genes than model 0: fits of one screen are compared"
             raise ValueError(msg)
+        if sorted(m.labels) != sorted(first.labels):
+            msg = f"model {i} was fitted on other labels than model 0: fits of one screen are compared"
+            raise ValueError(msg)
         if m.W.shape[0] != first.W.shape[0]:
             msg = (
                 f"model {i} has {m.W.shape[0]} factors, model 0 {first.W.shape[0]}: compare "
@@ -133,7 +136,7 @@ def seed_agreement(
     Raises
     ------
     ValueError
-        For fewer than two models, or models of different genes or numbers of factors.
+        For fewer than two models, or models of different genes, labels or numbers of factors.
     """
     models = list(models)
     _check(models)
