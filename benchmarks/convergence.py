@@ -140,12 +140,12 @@ def main() -> None:
             graph.append(t["final_graph"])
             conv.append(bool(t["converged"]))
             explained.append(100 * t["deviance_explained"])
-            dev = t["convergence"]["deviance"]
-            span = model.config.lam * (dev["null_recon"] - dev["saturated_recon"])
             epochs.append(t["epochs"])
             if crispri:
                 a, b = _targets(model, stats)
                 ok, n = ok + a, n + b
+        dev = models[0].training["convergence"]["deviance"]  # the same statistics for all seeds
+        span = models[0].config.lam * (dev["null_recon"] - dev["saturated_recon"])
         gap = gap_dev = np.nan
         if not args.no_long:
             cycle = 5 * ps.train.TrainConfig().cycle_epochs
@@ -167,7 +167,7 @@ def main() -> None:
             "converged": f"{sum(conv)}/{len(conv)}",
             "seed spread": f"{(max(losses) - min(losses)) / abs(lo):.2e}",
             "gap to 5x run": f"{gap:.2e}",
-            "spread / deviance": f"{(max(losses) - min(losses)) / span:.2e}",
+            "spread / deviance": f"{agree.get('objective_spread_deviance', np.nan):.2e}",
             "gap / deviance": f"{gap_dev:.2e}",
             "deviance explained %": f"{min(explained):.2f}-{max(explained):.2f}",
             "changes r (min)": f"{agree.get('change_pearson_min', np.nan):.3f}",

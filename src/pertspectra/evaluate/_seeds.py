@@ -20,6 +20,7 @@ import pandas as pd
 
 from ..design import CONTROL_LABEL
 from ..predict import predict_change
+from ._metrics import matched_correlation
 
 if TYPE_CHECKING:
     from ..model._fitted import FittedModel
@@ -54,18 +55,6 @@ class SeedAgreement:
     pairs: pd.DataFrame
     factors: pd.DataFrame
     summary: dict[str, Any] = field(default_factory=dict)
-
-
-def _matched(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """For each row of ``a``, its correlation with the row of ``b`` it is matched to."""
-    from scipy.optimize import linear_sum_assignment
-
-    with np.errstate(invalid="ignore", divide="ignore"):
-        corr = np.nan_to_num(np.corrcoef(a, b)[: len(a), len(a) :])
-    rows, cols = linear_sum_assignment(-corr)
-    out = np.empty(len(a))
-    out[rows] = corr[rows, cols]
-    return out
 
 
 def _seed(training: dict[str, Any]) -> Any:
@@ -160,7 +149,7 @@ def seed_agreement(
     rows, matched = [], []
     for i, j in combinations(range(len(models)), 2):
         gap = abs(losses[i] - losses[j])
-        r = _matched(np.asarray(models[i].W, float), np.asarray(models[j].W, float))
+        r = matched_correlation(models[i].W, models[j].W)
         matched.append(r)
         rows.append(
             {
@@ -179,7 +168,8 @@ def seed_agreement(
     genes = np.asarray(models[ref].genes)
     factors = pd.DataFrame(
         {
-            f"r_{k}": _matched(w_ref, np.asarray(m.W, float))
+            # the same factor counts (checked): one value per row of w_ref, in its order
+            f"r_{k}": matched_correlation(w_ref, m.W)
             for k, m in enumerate(models)
             if k != ref
         }
