@@ -110,6 +110,9 @@ def main() -> None:
         metavar=("FIRST", "LAST"),
         help="the cosine's first and last rate (default: fit's, 0.1 and 1e-4 for effects)",
     )
+    ap.add_argument(
+        "--w-rate-scale", type=float, default=1.0, help="W's learning rate as a multiple (fit's)"
+    )
     args = ap.parse_args()
     data = shared_data_dir(required="screens")
     if data is None:
@@ -122,7 +125,7 @@ def main() -> None:
         if args.prior:
             ps.priors.add_prior(stats, data / STRING_TABLE)
         opts = {"threads": args.threads, "progress": False, "schedule": args.schedule}
-        opts |= {"n_init": args.n_init}
+        opts |= {"n_init": args.n_init, "w_rate_scale": args.w_rate_scale}
         if args.learning_rates:
             opts["learning_rates"] = tuple(args.learning_rates)
         losses, conv, epochs, secs, ok, n = [], [], [], [], 0, 0

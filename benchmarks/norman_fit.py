@@ -130,7 +130,7 @@ def _child(cfg: dict) -> dict:
     kw.update(
         {
             k: cfg[k]
-            for k in ("stopping", "tol", "patience", "matmul_precision")
+            for k in ("stopping", "tol", "patience", "matmul_precision", "w_rate_scale")
             if cfg.get(k) is not None
         }
     )
@@ -160,6 +160,8 @@ def _child(cfg: dict) -> dict:
         "n_labels": tr["n_labels"],
         "dtype": tr["dtype"],
         "matmul_precision": cfg.get("matmul_precision") or "default",
+        "w_rate_scale": tr.get("w_rate_scale", 1.0),
+        "deviance_explained": tr.get("deviance_explained"),
         "n_factors": int(model.W.shape[0]),
         "peak_rss_mib": (hwm_bytes() or 0) / MIB,
         "threads": torch.get_num_threads(),
@@ -208,6 +210,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     ap.add_argument("--patience", type=int, default=None, help="default: fit's default")
     ap.add_argument(
+        "--w-rate-scale", type=float, default=None, help="the fit's w_rate_scale (default: fit's)"
+    )
+    ap.add_argument(
         "--threads", type=int, default=0, help="torch.set_num_threads in the child (0: default)"
     )
     ap.add_argument(
@@ -253,6 +258,7 @@ def main(argv: list[str] | None = None) -> None:
             "tol": args.tol,
             "matmul_precision": args.matmul_precision,
             "patience": args.patience,
+            "w_rate_scale": args.w_rate_scale,
             "progress": args.progress,
         }
         load1 = loadavg()
@@ -294,7 +300,8 @@ def main(argv: list[str] | None = None) -> None:
         )
         print(
             f"# final loss {r['final_loss']:.8g} (recon {r['final_recon']:.8g}, graph {r['final_graph']:.8g}); dtype {r['dtype']}, "
-            f"matmul_precision {r['matmul_precision']}"
+            f"matmul_precision {r['matmul_precision']}, w_rate_scale {r['w_rate_scale']:g}; "
+            f"deviance explained {r['deviance_explained']}"
         )
         print(f"# prior: {r['prior']}")
         print(

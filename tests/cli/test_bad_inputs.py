@@ -139,6 +139,11 @@ ERRORS: dict[str, tuple[Callable[[AnnData], AnnData], tuple[str, ...], tuple[str
         ("1 gene name(s)", "empty", "positions [4]"),
     ),
     "min_cells out of range": (_same, ("--min-cells", "0"), ("min_cells must be an integer >= 1",)),
+    "w rate scale not positive": (
+        _same,
+        ("--w-rate-scale", "0"),
+        ("w_rate_scale must be a positive finite number", "got 0.0"),
+    ),
     "unknown matmul precision": (
         _same,
         ("--matmul-precision", "low"),

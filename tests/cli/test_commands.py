@@ -108,6 +108,12 @@ def test_matmul_precision_reaches_the_fit_and_the_forecast(toy_h5ad, tmp_path):
     assert res.exit_code == 0, res.output
 
 
+def test_w_rate_scale_reaches_the_fit(toy_h5ad, tmp_path):
+    res = _fit(toy_h5ad, tmp_path / "m", "--w-rate-scale", "0.3", "--max-epochs", "300")
+    assert res.exit_code == 0, res.output
+    assert load_model(tmp_path / "m").training["w_rate_scale"] == 0.3
+
+
 def test_papalexi_end_to_end(shared_data_dir, tmp_path):
     path = shared_data_dir / "screens" / "papalexi2021_thp1_eccite_299genes.h5ad"
     res = runner.invoke(

@@ -140,6 +140,17 @@ def test_interrupted_fit_resumes_bit_identical(toy_stats, reference, tmp_path, m
     assert_identical(reference, _fit(toy_stats, checkpoint=ck, resume=True))
 
 
+def test_scaled_w_rate_resumes_bit_identical(toy_stats, tmp_path, monkeypatch):
+    # per-parameter groups: the optimizer state is numbered as with one group
+    ref = _fit(toy_stats, w_rate_scale=0.3)
+    ck = tmp_path / "ck"
+    _interrupt_at(monkeypatch, 70)
+    with pytest.raises(KeyboardInterrupt, match="after epoch 70"):
+        _fit(toy_stats, checkpoint=ck, checkpoint_every=3600, w_rate_scale=0.3)
+    monkeypatch.undo()
+    assert_identical(ref, _fit(toy_stats, checkpoint=ck, resume=True, w_rate_scale=0.3))
+
+
 def test_hard_interrupt_resumes_from_last_periodic_checkpoint(
     toy_stats, reference, tmp_path, monkeypatch
 ):

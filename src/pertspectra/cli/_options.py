@@ -113,6 +113,13 @@ Threads = Annotated[
     int | None, typer.Option(help="CPU threads for torch during the fit (default: torch's).")
 ]
 Seed = Annotated[int, typer.Option(help="Random seed.")]
+WRateScale = Annotated[
+    float,
+    typer.Option(
+        help="W's learning rate as a multiple of the schedule's (the other parameters follow "
+        "the schedule); below 1 can shorten the graph term's tail with a large prior."
+    ),
+]
 Device = Annotated[str, typer.Option(help="'auto', 'cpu' or 'cuda'.")]
 Dtype = Annotated[str, typer.Option(help="'float32' or 'float64'.")]
 MatmulPrecision = Annotated[
@@ -182,6 +189,7 @@ def fit_options(
     dtype: str,
     device: str,
     matmul_precision: str | None = None,
+    w_rate_scale: float = 1.0,
 ) -> dict[str, Any]:
     """The keyword options of :func:`pertspectra.train.fit`, checked before any heavy work."""
     import pertspectra as ps
@@ -206,6 +214,7 @@ def fit_options(
         dtype=dtype,  # type: ignore[arg-type]  # checked by TrainConfig
         threads=threads,
         matmul_precision=matmul_precision,  # type: ignore[arg-type]  # checked by TrainConfig
+        w_rate_scale=w_rate_scale,
     )
     if encoding not in ("gene", "label"):
         msg = f"encoding must be 'gene' or 'label', got {encoding!r}"
@@ -230,4 +239,5 @@ def fit_options(
         "dtype": dtype,
         "device": device,
         "matmul_precision": matmul_precision,
+        "w_rate_scale": w_rate_scale,
     }

@@ -17,7 +17,13 @@ from ..model._config import SIGNAL, ModelConfig, default_n_factors, signal_n_fac
 from ..model._fitted import FittedModel, on_target_gene_index
 from ._checks import check_dtype_range, check_finite_end, check_step_settings
 from ._config import TrainConfig
-from ._options import prepare_stats, resolve_prior, route_options, training_record
+from ._options import (
+    prepare_stats,
+    rate_scales,
+    resolve_prior,
+    route_options,
+    training_record,
+)
 from ._store import store_results
 
 if TYPE_CHECKING:
@@ -256,6 +262,7 @@ def fit(
                 weight_decay=float(config.weight_decay or 0.0),
                 progress=progress,
                 checkpoint=None if ck is None else ck.slot(i_init),
+                rate_scales=rate_scales(module, tconfig),
             )
             with torch.no_grad():
                 terms = pertspectra_loss(module, h, weighted_sum=s, weight=w, prior=gprior)

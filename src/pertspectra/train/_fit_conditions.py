@@ -23,7 +23,7 @@ from ..model._config import SIGNAL, ModelConfig, default_n_factors
 from ..model._fitted import on_target_gene_index
 from ._checks import check_dtype_range, check_finite_end
 from ._config import TrainConfig
-from ._options import resolve_prior, training_record
+from ._options import rate_scales, resolve_prior, training_record
 
 if TYPE_CHECKING:
     from anndata import AnnData
@@ -247,6 +247,7 @@ def _fit(
                 list(module.parameters()), loss_fn, tconfig,
                 weight_decay=float(config.weight_decay or 0.0), progress=progress,
                 checkpoint=None if ck is None else ck.slot(i_init),
+                rate_scales=rate_scales(module, tconfig),
             )  # fmt: skip
             with torch.no_grad():
                 terms = loss_fn()

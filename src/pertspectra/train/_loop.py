@@ -109,7 +109,7 @@ class _Stepper:
 
     def step(self, lr: float) -> float:
         for group in self.opt.param_groups:
-            group["lr"] = lr
+            group["lr"] = lr * group.get("rate_scale", 1.0)
         self.opt.zero_grad(set_to_none=True)
         with tile_precision(self.precision):
             out = self.loss_fn()
@@ -195,6 +195,7 @@ def run(
     weight_decay: float = 0.001,
     progress: bool = True,
     checkpoint: Slot | None = None,
+    rate_scales: Sequence[float] | None = None,
 ) -> History:
     """Minimise ``loss_fn()`` over ``params`` with AdamW under ``config``'s schedule.
 
@@ -216,6 +217,9 @@ def run(
     checkpoint
         Where to keep checkpoints (:class:`~pertspectra.train._checkpoint.Slot`); when it holds
         one, the run continues from it (see the module docstring).
+    rate_scales
+        Each parameter's learning rate as a multiple of the schedule's (one per parameter;
+        ``None``: all 1), e.g. :attr:`TrainConfig.w_rate_scale` for ``W``.
 
     Returns
     -------
@@ -230,7 +234,13 @@ def run(
         raise ValueError(msg)
     rates = list(config.learning_rates)
     beta1, beta2 = config.betas
-    opt = adamw(params, lr=rates[0], betas=(beta1, beta2), weight_decay=weight_decay)
+    opt = adamw(
+        params,
+        lr=rates[0],
+        betas=(beta1, beta2),
+        weight_decay=weight_decay,
+        rate_scales=rate_scales,
+    )
     hist = History()
     t0 = time.perf_counter()
     bar = progress_bar(config.max_epochs, desc="fit", unit="epochs", enabled=progress)
@@ -382,6 +392,7 @@ def _stepped(stepper: _Stepper, config: TrainConfig, rates: list[float]) -> None
         lr=rates[0],
         betas=(0.9, 0.95),
         weight_decay=stepper.opt.param_groups[0]["weight_decay"],
+        rate_scales=[g["rate_scale"] for g in stepper.opt.param_groups for _ in g["params"]],
     )
     _, record = _check_cycle(stepper, budget, rates, end_value, hist.epochs)
     stepper.restore(end_state)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import torch
 
@@ -15,8 +16,14 @@ def adamw(
     lr: float,
     betas: tuple[float, float] = (0.9, 0.999),
     weight_decay: float = 0.001,
+    rate_scales: Sequence[float] | None = None,
 ) -> torch.optim.AdamW:
     """AdamW, with torch's fused kernel where this torch supports it for these parameters.
+
+    ``rate_scales`` (one per parameter, in order): each parameter's learning rate as a multiple
+    of the schedule's; the loop sets ``lr * group["rate_scale"]`` in every step. Where one
+    differs from 1 each parameter gets its own group (in order, so the optimizer state keeps
+    the parameters' numbering); otherwise all share one group, as before.
 
     The fused kernel runs one step in one pass over each parameter instead of about ten
     operations; on the small screens, where an epoch is mostly per-operation overhead, that is
@@ -25,7 +32,18 @@ def adamw(
     differently).
     """
     params = list(params)
+    groups: list[dict[str, Any]]
+    if rate_scales is not None and any(float(s) != 1.0 for s in rate_scales):
+        if len(rate_scales) != len(params):
+            msg = f"rate_scales has {len(rate_scales)} entries for {len(params)} parameters"
+            raise ValueError(msg)
+        groups = [
+            {"params": [p], "rate_scale": float(s)}
+            for p, s in zip(params, rate_scales, strict=True)
+        ]
+    else:
+        groups = [{"params": params, "rate_scale": 1.0}]
     try:
-        return torch.optim.AdamW(params, lr=lr, betas=betas, weight_decay=weight_decay, fused=True)
+        return torch.optim.AdamW(groups, lr=lr, betas=betas, weight_decay=weight_decay, fused=True)
     except (RuntimeError, ValueError):  # no fused kernel for this torch, device or dtype
-        return torch.optim.AdamW(params, lr=lr, betas=betas, weight_decay=weight_decay)
+        return torch.optim.AdamW(groups, lr=lr, betas=betas, weight_decay=weight_decay)

@@ -16,6 +16,7 @@ from ..model._config import ModelConfig
 from ._config import TrainConfig
 
 if TYPE_CHECKING:
+    import torch
     from anndata import AnnData
 
     from ._history import History
@@ -87,6 +88,16 @@ def route_options(
     if train_kw:
         train_config = replace(train_config, **train_kw)
     return config, train_config, stats_kw
+
+
+#: Parameters whose learning rate ``TrainConfig.w_rate_scale`` scales (the programs ``W``).
+W_PARAMETERS = ("w_free", "w_own_free")
+
+
+def rate_scales(module: torch.nn.Module, tconfig: TrainConfig) -> list[float]:
+    """Each parameter's learning-rate multiple, in ``module.parameters()`` order."""
+    scale = tconfig.w_rate_scale
+    return [scale if name in W_PARAMETERS else 1.0 for name, _ in module.named_parameters()]
 
 
 def plain(v: Any) -> Any:
