@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import anndata as ad
 import numpy as np
 import pandas as pd
@@ -126,7 +128,7 @@ def test_errors_name_the_problem(fitted):
 
 @pytest.mark.filterwarnings("ignore:the fit did not converge")
 def test_label_missing_in_a_condition_is_predicted_where_seen():
-    adata, _ = _two_condition_screen(cells=40)
+    adata, _ = _two_condition_screen(cells=60)
     gone = ((adata.obs["pert"] == "E") & (adata.obs["state"] == "off")).to_numpy()
     model = ps.train.fit_conditions(
         adata[~gone].copy(), perturbation_key="pert", condition_key="state", n_factors=3,
@@ -163,3 +165,18 @@ def test_statistics_with_their_condition_key_and_reserved_names():
             progress=False,
         )  # fmt: skip
     assert model.conditions == ["off", "on"]
+
+
+def test_w_rate_scale_reaches_the_condition_fit():
+    adata, _ = _two_condition_screen(cells=60)
+    kw = {"perturbation_key": "pert", "condition_key": "state", "n_factors": 3}
+    kw |= {"condition_factors": 1, "allow_counts": True, "progress": False, "seed": 0}
+    kw |= {"max_epochs": 60, "cycle_epochs": 40}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # short fits do not converge
+        default = ps.train.fit_conditions(adata, **kw)
+        scaled = ps.train.fit_conditions(adata, w_rate_scale=0.3, **kw)
+    assert scaled.training["w_rate_scale"] == 0.3
+    assert default.training["w_rate_scale"] == 1.0
+    own = scaled.condition("on").W
+    assert not np.allclose(default.condition("on").W, own)

@@ -63,9 +63,10 @@ class TrainConfig:
         Window of epochs for ``tol`` (``"relative"`` only; the paper's rule always counts 10).
     w_rate_scale
         ``W``'s learning rate as a multiple of the schedule's (the other parameters follow the
-        schedule). With a STRING prior the graph term's ``W`` is the slowest block; a lower
-        rate for it reached lower objectives in fewer epochs on Wessels (see
-        ``docs/optimization.md``). 1: one rate for all (the authors').
+        schedule). With a STRING prior the graph term's ``W`` is the slowest block; 0.3
+        reached lower objectives in half the epochs on Wessels, but higher ones at Norman size
+        and on Schraivogel (``docs/optimization.md``): compare with a default fit. 1: one
+        rate for all (the authors').
     n_init
         Independent initialisations; the fit with the lowest final objective is kept.
     dtype
