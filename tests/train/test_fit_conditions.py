@@ -128,7 +128,7 @@ def test_errors_name_the_problem(fitted):
 
 @pytest.mark.filterwarnings("ignore:the fit did not converge")
 def test_label_missing_in_a_condition_is_predicted_where_seen():
-    adata, _ = _two_condition_screen(cells=60)
+    adata, _ = _two_condition_screen(cells=40)
     gone = ((adata.obs["pert"] == "E") & (adata.obs["state"] == "off")).to_numpy()
     model = ps.train.fit_conditions(
         adata[~gone].copy(), perturbation_key="pert", condition_key="state", n_factors=3,
@@ -168,9 +168,10 @@ def test_statistics_with_their_condition_key_and_reserved_names():
 
 
 def test_w_rate_scale_reaches_the_condition_fit():
-    adata, _ = _two_condition_screen(cells=60)
+    adata, _ = _two_condition_screen(cells=40)
     kw = {"perturbation_key": "pert", "condition_key": "state", "n_factors": 3}
-    kw |= {"condition_factors": 1, "allow_counts": True, "progress": False, "seed": 0}
+    kw |= {"condition_factors": 1, "allow_counts": True, "min_cells": 10}
+    kw |= {"progress": False, "seed": 0}
     kw |= {"max_epochs": 60, "cycle_epochs": 40}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # short fits do not converge

@@ -32,11 +32,11 @@ def adamw(
     differently).
     """
     params = list(params)
+    if rate_scales is not None and len(rate_scales) != len(params):
+        msg = f"rate_scales has {len(rate_scales)} entries for {len(params)} parameters"
+        raise ValueError(msg)
     groups: list[dict[str, Any]]
     if rate_scales is not None and any(float(s) != 1.0 for s in rate_scales):
-        if len(rate_scales) != len(params):
-            msg = f"rate_scales has {len(rate_scales)} entries for {len(params)} parameters"
-            raise ValueError(msg)
         groups = [
             {"params": [p], "rate_scale": float(s)}
             for p, s in zip(params, rate_scales, strict=True)
