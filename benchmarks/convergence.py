@@ -20,10 +20,11 @@ run five times longer (``cycle_epochs`` x 5, same seed 0), and prints per screen
 Optionally ``--schedule stepped`` measures the earlier default the same way; ``--prior`` attaches
 the shared STRING graph (``ps.priors.add_prior``, the paper's setting) and adds the range of the
 objective and of its graph part and the spread of the reconstruction; ``--n-init`` keeps the best
-of that many starts per seed.
+of that many starts per seed; ``--init random`` measures the authors' random start where the
+default starts at the labels' means.
 
 Usage: ``python benchmarks/convergence.py [--seeds 5] [--only Gasperini ...] [--threads 2]
-[--prior] [--n-init 5]``.
+[--prior] [--n-init 5] [--init random]``.
 """
 
 from __future__ import annotations
@@ -113,6 +114,9 @@ def main() -> None:
     ap.add_argument(
         "--w-rate-scale", type=float, default=1.0, help="W's learning rate as a multiple (fit's)"
     )
+    ap.add_argument(
+        "--init", default="auto", choices=["auto", "random", "means"], help="the start (fit's)"
+    )
     args = ap.parse_args()
     data = shared_data_dir(required="screens")
     if data is None:
@@ -125,7 +129,7 @@ def main() -> None:
         if args.prior:
             ps.priors.add_prior(stats, data / STRING_TABLE)
         opts = {"threads": args.threads, "progress": False, "schedule": args.schedule}
-        opts |= {"n_init": args.n_init, "w_rate_scale": args.w_rate_scale}
+        opts |= {"n_init": args.n_init, "w_rate_scale": args.w_rate_scale, "init": args.init}
         if args.learning_rates:
             opts["learning_rates"] = tuple(args.learning_rates)
         losses, conv, epochs, secs, ok, n = [], [], [], [], 0, 0

@@ -144,6 +144,7 @@ ERRORS: dict[str, tuple[Callable[[AnnData], AnnData], tuple[str, ...], tuple[str
         ("--w-rate-scale", "0"),
         ("w_rate_scale must be a positive finite number", "got 0.0"),
     ),
+    "unknown start": (_same, ("--init", "nmf"), ("init must be", "got 'nmf'")),
     "unknown matmul precision": (
         _same,
         ("--matmul-precision", "low"),

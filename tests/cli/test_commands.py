@@ -114,6 +114,15 @@ def test_w_rate_scale_reaches_the_fit(toy_h5ad, tmp_path):
     assert load_model(tmp_path / "m").training["w_rate_scale"] == 0.3
 
 
+def test_init_reaches_the_fit(toy_h5ad, tmp_path):
+    res = _fit(toy_h5ad, tmp_path / "m", "--init", "random", "--max-epochs", "60")
+    assert res.exit_code == 0, res.output
+    assert load_model(tmp_path / "m").training["init"] == "random"
+    res = _fit(toy_h5ad, tmp_path / "n", "--init", "means", "--factors", "3")
+    assert res.exit_code != 0
+    assert "init='means' cannot be used here" in res.output
+
+
 def test_papalexi_end_to_end(shared_data_dir, tmp_path):
     path = shared_data_dir / "screens" / "papalexi2021_thp1_eccite_299genes.h5ad"
     res = runner.invoke(

@@ -181,3 +181,15 @@ def test_w_rate_scale_reaches_the_condition_fit():
     assert default.training["w_rate_scale"] == 1.0
     own = scaled.condition("on").W
     assert not np.allclose(default.condition("on").W, own)
+
+
+def test_a_condition_fit_starts_at_random_and_refuses_means():
+    adata, _ = _two_condition_screen(cells=40)
+    kw = {"perturbation_key": "pert", "condition_key": "state", "n_factors": 3}
+    kw |= {"condition_factors": 1, "allow_counts": True, "min_cells": 10, "progress": False}
+    with pytest.raises(ValueError, match="init='means' is for fit"):
+        ps.train.fit_conditions(adata, init="means", max_epochs=5, **kw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # short fits do not converge
+        model = ps.train.fit_conditions(adata, max_epochs=5, **kw)
+    assert model.training["start"] == "random"

@@ -151,6 +151,18 @@ def test_scaled_w_rate_resumes_bit_identical(toy_stats, tmp_path, monkeypatch):
     assert_identical(ref, _fit(toy_stats, checkpoint=ck, resume=True, w_rate_scale=0.3))
 
 
+def test_means_start_resumes_bit_identical(toy_stats, tmp_path, monkeypatch):
+    kw = {"init": "means", "n_factors": toy_stats.n_obs}
+    ref = _fit(toy_stats, **kw)
+    assert ref.training["start"] == "means"
+    ck = tmp_path / "ck"
+    _interrupt_at(monkeypatch, 70)
+    with pytest.raises(KeyboardInterrupt, match="after epoch 70"):
+        _fit(toy_stats, checkpoint=ck, checkpoint_every=3600, **kw)
+    monkeypatch.undo()
+    assert_identical(ref, _fit(toy_stats, checkpoint=ck, resume=True, **kw))
+
+
 def test_hard_interrupt_resumes_from_last_periodic_checkpoint(
     toy_stats, reference, tmp_path, monkeypatch
 ):

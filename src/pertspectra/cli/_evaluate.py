@@ -90,6 +90,7 @@ def evaluate(
     dtype: o.Dtype = "float32",
     matmul_precision: o.MatmulPrecision = None,
     w_rate_scale: o.WRateScale = 1.0,
+    init: o.Init = "auto",
     overwrite: o.Overwrite = False,
     progress: o.Progress = True,
 ) -> None:
@@ -122,7 +123,7 @@ def evaluate(
         n_factors=n_factors, lam=lam, rho=rho, max_epochs=max_epochs, schedule=schedule,
         cycle_epochs=cycle_epochs, converged_tol=converged_tol, stopping=stopping, tol=tol,
         patience=patience, n_init=n_init, threads=threads, dtype=dtype, device=device,
-        matmul_precision=matmul_precision, w_rate_scale=w_rate_scale,
+        matmul_precision=matmul_precision, w_rate_scale=w_rate_scale, init=init,
     )  # fmt: skip
     ceiling = tuple(split_list([ceiling_layers])) if ceiling_layers else None
     if ceiling is not None and len(ceiling) != 2:

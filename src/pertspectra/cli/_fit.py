@@ -64,6 +64,7 @@ def fit(
     dtype: o.Dtype = "float32",
     matmul_precision: o.MatmulPrecision = None,
     w_rate_scale: o.WRateScale = 1.0,
+    init: o.Init = "auto",
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print expected memory and time per epoch, then stop.")
     ] = False,
@@ -100,7 +101,7 @@ def fit(
         n_factors=n_factors, lam=lam, rho=rho, max_epochs=max_epochs, schedule=schedule,
         cycle_epochs=cycle_epochs, converged_tol=converged_tol, stopping=stopping, tol=tol,
         patience=patience, n_init=n_init, threads=threads, dtype=dtype, device=device,
-        matmul_precision=matmul_precision, w_rate_scale=w_rate_scale,
+        matmul_precision=matmul_precision, w_rate_scale=w_rate_scale, init=init,
     )  # fmt: skip
     common: dict[str, Any] = {
         "perturbation_key": perturbation_key,

@@ -121,6 +121,14 @@ WRateScale = Annotated[
         "Norman size: compare with a default fit."
     ),
 ]
+Init = Annotated[
+    str,
+    typer.Option(
+        help="Where the fit starts: 'auto' (the labels' means where the effects "
+        "parametrization has a factor per label and no prior is attached, else random), "
+        "'random' (the authors') or 'means'."
+    ),
+]
 Device = Annotated[str, typer.Option(help="'auto', 'cpu' or 'cuda'.")]
 Dtype = Annotated[str, typer.Option(help="'float32' or 'float64'.")]
 MatmulPrecision = Annotated[
@@ -191,6 +199,7 @@ def fit_options(
     device: str,
     matmul_precision: str | None = None,
     w_rate_scale: float = 1.0,
+    init: str = "auto",
 ) -> dict[str, Any]:
     """The keyword options of :func:`pertspectra.train.fit`, checked before any heavy work."""
     import pertspectra as ps
@@ -216,6 +225,7 @@ def fit_options(
         threads=threads,
         matmul_precision=matmul_precision,  # type: ignore[arg-type]  # checked by TrainConfig
         w_rate_scale=w_rate_scale,
+        init=init,  # type: ignore[arg-type]  # checked by TrainConfig
     )
     if encoding not in ("gene", "label"):
         msg = f"encoding must be 'gene' or 'label', got {encoding!r}"
@@ -241,4 +251,5 @@ def fit_options(
         "device": device,
         "matmul_precision": matmul_precision,
         "w_rate_scale": w_rate_scale,
+        "init": init,
     }

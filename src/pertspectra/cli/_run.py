@@ -145,6 +145,7 @@ def run(
     dtype: o.Dtype = "float32",
     matmul_precision: o.MatmulPrecision = None,
     w_rate_scale: o.WRateScale = 1.0,
+    init: o.Init = "auto",
     overwrite: Annotated[
         bool,
         typer.Option(help="Use an --out folder that is not empty and was not written by run."),
@@ -169,7 +170,7 @@ def run(
         n_factors=n_factors, lam=lam, rho=rho, max_epochs=max_epochs, schedule=schedule,
         cycle_epochs=cycle_epochs, converged_tol=converged_tol, stopping=stopping, tol=tol,
         patience=patience, n_init=n_init, threads=threads, dtype=dtype, device=device,
-        matmul_precision=matmul_precision, w_rate_scale=w_rate_scale,
+        matmul_precision=matmul_precision, w_rate_scale=w_rate_scale, init=init,
     )  # fmt: skip
     fit_opts.pop("prior_key")
     labels_opts: dict[str, Any] = {

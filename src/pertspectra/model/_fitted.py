@@ -319,7 +319,9 @@ class FittedModel:
             lines.append(
                 f"trained {t.get('epochs', '?')} epochs on {t.get('device', '?')} ({t.get('dtype', '?')}) in "
                 f"{t.get('seconds', float('nan')):.1f} s; final loss {t.get('final_loss', float('nan')):.6g}; "
-                f"{t.get('schedule', 'stepped')} schedule: {t.get('stop_reason', '?')}"
+                f"{t.get('schedule', 'stepped')} schedule"
+                + (" from the labels' means" if t.get("start") == "means" else "")
+                + f": {t.get('stop_reason', '?')}"
             )
         if t.get("deviance_explained") is not None:
             lines.append(

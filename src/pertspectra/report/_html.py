@@ -100,7 +100,7 @@ def _fit_section(res: Results) -> dict[str, Any]:
     t = model.training
     keys = [
         "epochs", "converged", "stop_reason", "final_loss", "final_recon", "final_graph", "seconds",
-        "seconds_per_epoch", "device", "dtype", "threads", "seed", "n_init", "schedule",
+        "seconds_per_epoch", "device", "dtype", "threads", "seed", "n_init", "init", "start", "schedule",
         "cycle_epochs", "betas", "converged_tol", "stopping", "learning_rates", "max_epochs", "prior",
     ]  # fmt: skip
     facts = [("model", line) for line in model.summary().splitlines()]

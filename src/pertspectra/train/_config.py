@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, get_args
 from .._types import MatmulPrecision
 
 if TYPE_CHECKING:
-    from .._types import Dtype, Schedule, Stopping
+    from .._types import Dtype, Init, Schedule, Stopping
 
 #: The authors' stepped schedule (``schedule="stepped"``).
 PAPER_LEARNING_RATES: tuple[float, ...] = (1.0, 0.5, 0.1, 0.01, 0.001, 0.0001)
@@ -69,6 +69,14 @@ class TrainConfig:
         rate for all (the authors').
     n_init
         Independent initialisations; the fit with the lowest final objective is kept.
+    init
+        Where a fit starts: ``"random"`` (the authors' draw), ``"means"`` (the labels' own
+        means, one factor per label: the reconstruction's optimum before the first epoch; needs
+        the ``"effects"`` parametrization and at least as many factors as labels) or
+        ``"auto"`` (``"means"`` where it can be built and no prior graph is attached, else
+        ``"random"``: with a prior the graph term's arrangement of genes over factors is what
+        has to be found, and a start from the means is a poor one there; see
+        ``docs/optimization.md``).
     dtype
         ``"float32"`` or ``"float64"``.
     threads
@@ -97,6 +105,7 @@ class TrainConfig:
     tol: float = 1e-5
     patience: int = 50
     n_init: int = 1
+    init: Init = "auto"
     w_rate_scale: float = 1.0
     dtype: Dtype = "float32"
     threads: int | None = None
@@ -107,6 +116,7 @@ class TrainConfig:
             ("schedule", ("cosine", "stepped")),
             ("stopping", ("relative", "paper")),
             ("dtype", ("float32", "float64")),
+            ("init", ("auto", "random", "means")),
         ):
             if getattr(self, name) not in choices:
                 msg = (
@@ -179,8 +189,12 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
-        """Build from a dict, ignoring unknown keys (a dict without ``schedule`` predates it: stepped)."""
+        """Build from a dict, ignoring unknown keys.
+
+        A dict without ``schedule`` predates it (stepped), one without ``init`` too (random).
+        """
         names = {f.name for f in fields(cls)}
         kw = {k: v for k, v in d.items() if k in names}
         kw.setdefault("schedule", "stepped")
+        kw.setdefault("init", "random")  # settings written before the option started at random
         return cls(**kw)

@@ -146,6 +146,7 @@ def fit(
     from ..model._loss import LossTerms, pertspectra_loss
     from ..model._module import PertSpectraModule
     from ._checkpoint import open_checkpoint, stats_checksum
+    from ._init import means_init, resolve_init
     from ._loop import run
 
     if "rng" in kwargs:
@@ -206,6 +207,15 @@ def fit(
             len(design.columns) - 2,
         )
 
+    start = resolve_init(
+        tconfig.init,
+        parametrization=config.parametrization,
+        has_prior=prior_matrix is not None,
+        n_factors=n_factors,
+        n_labels=len(labels),
+    )
+    if start == "means":
+        logger.info("starting at the labels' means (one factor per label; init=%r)", tconfig.init)
     dev = resolve_device(device)
     tdtype = torch.float64 if tconfig.dtype == "float64" else torch.float32
     seeds = [int(x) for x in default_rng(seed).integers(2**62, size=tconfig.n_init)]
@@ -251,6 +261,8 @@ def fit(
                 dtype=tdtype,
                 on_target_gene=on_target_gene,
             ).to(dev)
+            if start == "means":
+                means_init(module, h, weighted_sum=s, weight=w)
 
             def loss_fn(module: PertSpectraModule = module) -> LossTerms:
                 return pertspectra_loss(module, h, weighted_sum=s, weight=w, prior=gprior)
@@ -287,7 +299,7 @@ def fit(
         tconfig, hist, terms, stats=stats, lam=config.lam, labels=labels, info=info,
         device=str(dev), threads=n_threads, seed=init_seed, fit_seed=fit_seed,
         data_sha256=data_sha256, init_final_losses=init_losses,
-        init_converged=init_converged, prior=prior_desc,
+        init_converged=init_converged, prior=prior_desc, start=start,
     )  # fmt: skip
     model = FittedModel(
         P=arrays["P"],

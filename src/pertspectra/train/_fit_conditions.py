@@ -199,6 +199,12 @@ def _fit(
     cells = {c: float(n_cells[[k == c for k in group_cond]].sum()) for c in conditions}
     share = [cells[c] / sum(cells.values()) for c in conditions]
 
+    if tconfig.init == "means":
+        msg = (
+            "init='means' is for fit (one factor per label); a condition fit starts at "
+            "random (init='auto' or 'random')"
+        )
+        raise ValueError(msg)
     dev = resolve_device(device)
     tdtype = torch.float64 if tconfig.dtype == "float64" else torch.float32
     seeds = [int(x) for x in default_rng(seed).integers(2**62, size=tconfig.n_init)]
@@ -270,7 +276,7 @@ def _fit(
         tconfig, hist, terms, stats=stats, lam=config.lam, labels=list(stats.obs_names), info=info,
         device=str(dev), threads=n_threads, seed=init_seed, fit_seed=fit_seed,
         data_sha256=data_sha256, init_final_losses=init_losses,
-        init_converged=init_converged, prior=prior_desc,
+        init_converged=init_converged, prior=prior_desc, start="random",
         cells_per_condition={c: int(v) for c, v in cells.items()},
         condition_share=dict(zip(conditions, share, strict=True)),
     )  # fmt: skip
