@@ -238,8 +238,8 @@ def main() -> None:
         + (
             f" The earlier settings' fits are capped at {epochs} epochs (the count that stopped"
             " at the cap is given per setting): settings that hit it are under-fitted, not"
-            " converged. `default`, `random start` and `signal rank` run with fit's own cap, as a user gets"
-            " them."
+            " converged. `default`, `random start` and `signal rank` run with fit's own cap, as a"
+            " user gets them."
             if epochs
             else ""
         ),

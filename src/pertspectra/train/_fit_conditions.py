@@ -112,6 +112,12 @@ def fit_conditions(
     config, tconfig, stats_kwargs = route_options(config, train_config, kwargs)
     tconfig = tconfig.resolved(config.parametrization)
     check_step_settings(config, tconfig)
+    if tconfig.init == "means":
+        msg = (
+            "init='means' is for fit (one factor per label); a condition fit starts at "
+            "random (init='auto' or 'random')"
+        )
+        raise ValueError(msg)
     stats, info, parser = prepare_stats(adata, perturbation_key, stats_kwargs, progress=progress)
     if not info.get("condition_key"):
         msg = "fit_conditions needs condition_key= (the obs column of conditions); without conditions use fit()"
@@ -199,12 +205,6 @@ def _fit(
     cells = {c: float(n_cells[[k == c for k in group_cond]].sum()) for c in conditions}
     share = [cells[c] / sum(cells.values()) for c in conditions]
 
-    if tconfig.init == "means":
-        msg = (
-            "init='means' is for fit (one factor per label); a condition fit starts at "
-            "random (init='auto' or 'random')"
-        )
-        raise ValueError(msg)
     dev = resolve_device(device)
     tdtype = torch.float64 if tconfig.dtype == "float64" else torch.float32
     seeds = [int(x) for x in default_rng(seed).integers(2**62, size=tconfig.n_init)]

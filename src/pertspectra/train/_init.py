@@ -50,16 +50,14 @@ def resolve_init(
     """The start a fit uses: ``"auto"`` is ``"means"`` where it starts at the optimum.
 
     ``"means"`` needs the effects parametrization and at least as many factors as labels;
-    ``"auto"`` picks it when those hold and no prior graph is attached.
+    ``"auto"`` picks it when those hold and no prior graph is attached. ``init`` is one of
+    the three (:class:`~pertspectra.train.TrainConfig` checks it).
 
     Raises
     ------
     ValueError
         When ``"means"`` is asked for where it cannot be built.
     """
-    if init not in ("auto", "random", "means"):
-        msg = f"init must be 'auto', 'random' or 'means', got {init!r}"
-        raise ValueError(msg)
     possible = parametrization == "effects" and n_factors >= n_labels
     if init == "means" and not possible:
         why = (
@@ -119,7 +117,7 @@ def means_init(
         free = torch.cat([design[:, :-2], design[:, -1:]], dim=1).double().cpu()
         # control and singles exactly; a combination's row (a sum of its singles') as closely
         # as the singles leave room for (its own factor is not reachable at the start)
-        rows = torch.where(design[:, :-2].double().cpu().sum(1) > 1, COMBINATION_WEIGHT, 1.0)
+        rows = torch.where(free[:, :-1].sum(1) > 1, COMBINATION_WEIGHT, 1.0)
         sol = torch.linalg.lstsq(
             rows[:, None] * free, rows[:, None] * target, driver="gelsd"
         ).solution
