@@ -41,6 +41,17 @@ def test_verdict_names_the_winner_and_the_metrics_a_baseline_wins():
     assert "wins on" not in worse
 
 
+def test_verdict_calls_a_difference_below_the_printed_precision_a_tie():
+    # a fit at the training means differs from them in the fifth digit, not the third
+    text = " ".join(scorecard_verdict(_card([0.81262, 0.7], [0.81260, 0.7], 0.28257, 0.28254)))
+    assert "Pearson-delta 0.756, level with the best baseline (additive: 0.756)" in text
+    assert "It ties the additive baseline on mse_top20 (0.283)" in text
+    assert "wins on" not in text
+    close = " ".join(scorecard_verdict(_card([0.8, 0.7], [0.8, 0.698], 0.2826, 0.2814)))
+    assert "above the best baseline (additive: 0.749)" in close
+    assert "The additive baseline wins on mse_top20 (0.283 vs 0.281)" in close
+
+
 def test_similarity_verdict_top_pair_and_benchmark():
     sim = pd.DataFrame(
         [[1.0, 0.9, 0.1], [0.9, 1.0, 0.2], [0.1, 0.2, 1.0]],

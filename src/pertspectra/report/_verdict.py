@@ -85,7 +85,12 @@ def scorecard_verdict(card: Scorecard) -> list[str]:
             theirs = _mean(card, regime, base, "pearson_delta")
             win = _win(card, regime, method, "pearson_delta", base)
             ceiling = _mean(card, regime, CEILING, "pearson_delta")
-            better = "above" if ours > theirs else "below"
+            # a difference that does not show at the printed precision is a tie: a fit that
+            # reproduces the training means (no prior, a factor per label) scores as they do
+            if f"{ours:.3f}" == f"{theirs:.3f}":
+                better = "level with"
+            else:
+                better = "above" if ours > theirs else "below"
             text = (
                 f"On {REGIMES.get(regime, regime)} ({n_labels} labels, {n_folds} fold(s)), "
                 f"{method} predicts the change with Pearson-delta {ours:.3f}, {better} the best "
@@ -93,16 +98,19 @@ def scorecard_verdict(card: Scorecard) -> list[str]:
             )
             if np.isfinite(ceiling):
                 text += f". The noise ceiling (half of the cells predicting the other half) is {ceiling:.3f}"
-            losses = []
+            losses, ties = [], []
             for metric in ("pearson_delta_top20", "mse_top20"):
                 a, b = _mean(card, regime, method, metric), _mean(card, regime, base, metric)
                 if not (np.isfinite(a) and np.isfinite(b)):
                     continue
-                worse = a > b if metric in LOWER_IS_BETTER else a < b
-                if worse:
+                if f"{a:.3f}" == f"{b:.3f}":
+                    ties.append(f"{metric} ({a:.3f})")
+                elif a > b if metric in LOWER_IS_BETTER else a < b:
                     losses.append(f"{metric} ({a:.3f} vs {b:.3f})")
             if losses:
                 text += f". The {base} baseline wins on " + " and ".join(losses)
+            if ties:
+                text += f". It ties the {base} baseline on " + " and ".join(ties)
             out.append(text + ".")
     return out
 
