@@ -181,6 +181,18 @@ def _targets_table(
     return pd.DataFrame(rows)
 
 
+def _versus(ours: float, theirs: float) -> str | None:
+    """``"ours vs theirs"`` with three decimals, or as many more as show the gap.
+
+    ``None`` when the two agree to six decimals (float noise, not a win).
+    """
+    for digits in range(3, 7):
+        a, b = f"{ours:.{digits}f}", f"{theirs:.{digits}f}"
+        if a != b:
+            return f"{a} vs {b}" + (", level to three decimals" if digits > 3 else "")
+    return None
+
+
 def _cap(label: str, epochs: int | None, *, quick: bool) -> int | None:
     """Epoch cap of a setting: ``--max-epochs`` caps the earlier settings, never today's."""
     return epochs if quick or label not in TODAY else None
@@ -304,10 +316,15 @@ def main() -> None:
                     index="method", columns="metric", values="mean"
                 )
                 base = "additive" if regime == "combinations" else "training_mean"
-                lost = [
-                    f"{m} ({means.loc['pertspectra', m]:.3f} vs {means.loc[base, m]:.3f})"
+                gaps = {
+                    m: _versus(means.loc["pertspectra", m], means.loc[base, m])
                     for m in ("pearson_delta", "pearson_delta_top20", "mse_top20")
                     if base in means.index
+                }
+                lost = [
+                    f"{m} ({gap})"
+                    for m, gap in gaps.items()
+                    if gap is not None
                     and (
                         means.loc["pertspectra", m] > means.loc[base, m]
                         if m.startswith("mse")
@@ -316,9 +333,8 @@ def main() -> None:
                 ]
                 if lost:
                     baseline_wins.append(
-                        f"- {name}, {label}, {regime}: `{base}` beats PertSpectra on "
-                        + ", ".join(lost)
-                        + "."
+                        f"- {name}, {label}, {regime}: `{base}` beats PertSpectra "
+                        "(PertSpectra vs baseline) on " + ", ".join(lost) + "."
                     )
                 means = means[[m for m in METRICS if m in means.columns]]
                 wins = block[

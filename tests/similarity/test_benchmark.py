@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import logging
 
 import numpy as np
 import pandas as pd
@@ -237,6 +238,26 @@ def test_benchmark_pairs_table():
     assert skipped["value"].isna().all()
     assert (skipped["n_positive"] == 3).all()
     assert (table["metric"] == "correlation").all()
+
+
+def test_benchmark_pairs_warns_once_per_unscorable_file(caplog):
+    emb, truth, _ = _planted(n_per_group=4)
+    noise = pd.DataFrame(np.random.default_rng(2).normal(size=emb.shape), index=emb.index)
+    elsewhere = _pairs([("A", "B"), ("C", "D")])  # none among the labels
+    with caplog.at_level(logging.WARNING, logger="pertspectra.similarity._benchmark"):
+        table = sim.benchmark_pairs(
+            {"planted": emb, "noise": noise, "again": emb},
+            {"groups": truth, "elsewhere": elsewhere},
+            n_permutations=20,
+        )
+    warnings = [r.getMessage() for r in caplog.records]
+    assert warnings == ["elsewhere: 0 positive of 66 pairs among the labels: nothing to score"]
+    assert table.loc[table["pairs_file"] == "elsewhere", "value"].isna().all()
+    assert table.loc[table["pairs_file"] == "groups", "value"].notna().all()
+    with caplog.at_level(logging.WARNING, logger="pertspectra.similarity._benchmark"):
+        caplog.clear()
+        sim.score_pairs(sim.similarity_matrix(emb), elsewhere, n_permutations=0)
+    assert caplog.records[0].getMessage() == "0 positive of 66 pairs: nothing to score"
 
 
 def test_corum_pairs_among_labels(shared):

@@ -188,6 +188,22 @@ def score_pairs(
     each ``(1 + #{shuffled >= observed}) / (1 + n_permutations)``. Scores are NaN when there
     are no positive or no negative pairs.
     """
+    return _score_pairs(
+        similarity, pairs, n_permutations=n_permutations, seed=seed, genes=genes, tails=tails
+    )
+
+
+def _score_pairs(
+    similarity: pd.DataFrame,
+    pairs: pd.DataFrame,
+    *,
+    n_permutations: int,
+    seed: int,
+    genes: Mapping[str, str] | None,
+    tails: tuple[float, float] = (0.05, 0.95),
+    quiet: bool = False,
+) -> dict[str, float]:
+    """:func:`score_pairs`; ``quiet`` leaves the "nothing to score" warning to the caller."""
     from sklearn.metrics import average_precision_score, precision_recall_curve
 
     if n_permutations < 0:
@@ -207,7 +223,8 @@ def score_pairs(
     out: dict[str, float] = dict.fromkeys([*SCORES, *SCORES.values()], np.nan)
     out.update(prevalence=n_pos / n_pairs if n_pairs else np.nan, n_positive=n_pos, n_pairs=n_pairs)
     if n_pos == 0 or n_pos == n_pairs:
-        logger.warning("%d positive of %d pairs: nothing to score", n_pos, n_pairs)
+        if not quiet:
+            logger.warning("%d positive of %d pairs: nothing to score", n_pos, n_pairs)
         return out
     out["average_precision"] = float(average_precision_score(truth, values))
     precision, recall, _ = precision_recall_curve(truth, values)
@@ -335,11 +352,15 @@ def benchmark_pairs(
     pairs file, embedding and score.
     """
     rows = []
+    unscorable: dict[str, tuple[int, int]] = {}
     for ename, emb in embeddings.items():
         sim = similarity_matrix(emb, metric=metric)
         for pname, known in pairs.items():
-            res = score_pairs(sim, known, n_permutations=0, genes=genes)
-            if res["n_positive"] < min_positive:
+            res = _score_pairs(sim, known, n_permutations=0, seed=seed, genes=genes, quiet=True)
+            n_pos, n_pairs = int(res["n_positive"]), int(res["n_pairs"])
+            if n_pos == 0 or n_pos == n_pairs:
+                unscorable.setdefault(str(pname), (n_pos, n_pairs))
+            elif n_pos < min_positive:
                 logger.info("%s on %s: too few positive pairs, not scored", ename, pname)
                 res = {**res, **dict.fromkeys([*SCORES, *SCORES.values()], np.nan)}
             elif n_permutations > 0:
@@ -357,6 +378,10 @@ def benchmark_pairs(
                         "p_value": res[pkey],
                     }
                 )
+    for pname, (n_pos, n_pairs) in unscorable.items():
+        logger.warning(
+            "%s: %d positive of %d pairs among the labels: nothing to score", pname, n_pos, n_pairs
+        )
     if not rows:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in BENCHMARK_COLUMNS})
     return pd.DataFrame(rows, columns=BENCHMARK_COLUMNS)
