@@ -117,6 +117,9 @@ def main() -> None:
     ap.add_argument(
         "--init", default="auto", choices=["auto", "random", "means"], help="the start (fit's)"
     )
+    ap.add_argument(
+        "--delta", type=float, default=None, help="the gene scaling's floor (fit's default)"
+    )
     args = ap.parse_args()
     data = shared_data_dir(required="screens")
     if data is None:
@@ -130,6 +133,8 @@ def main() -> None:
             ps.priors.add_prior(stats, data / STRING_TABLE)
         opts = {"threads": args.threads, "progress": False, "schedule": args.schedule}
         opts |= {"n_init": args.n_init, "w_rate_scale": args.w_rate_scale, "init": args.init}
+        if args.delta is not None:
+            opts["delta"] = args.delta
         if args.learning_rates:
             opts["learning_rates"] = tuple(args.learning_rates)
         losses, conv, epochs, secs, ok, n = [], [], [], [], 0, 0

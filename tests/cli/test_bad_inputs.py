@@ -145,6 +145,11 @@ ERRORS: dict[str, tuple[Callable[[AnnData], AnnData], tuple[str, ...], tuple[str
         ("w_rate_scale must be a positive finite number", "got 0.0"),
     ),
     "unknown start": (_same, ("--init", "nmf"), ("init must be", "got 'nmf'")),
+    "negative delta": (
+        _same,
+        ("--delta", "-1"),
+        ("delta must be a finite number >= 0", "got -1.0"),
+    ),
     "unknown matmul precision": (
         _same,
         ("--matmul-precision", "low"),

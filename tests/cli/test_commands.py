@@ -114,6 +114,14 @@ def test_w_rate_scale_reaches_the_fit(toy_h5ad, tmp_path):
     assert load_model(tmp_path / "m").training["w_rate_scale"] == 0.3
 
 
+def test_delta_reaches_the_model(toy_h5ad, tmp_path):
+    res = _fit(toy_h5ad, tmp_path / "m", "--delta", "1e-05", "--max-epochs", "60")
+    assert res.exit_code == 0, res.output
+    assert load_model(tmp_path / "m").config.delta == 1e-5
+    res = _fit(toy_h5ad, tmp_path / "d", "--max-epochs", "60")
+    assert load_model(tmp_path / "d").config.delta == 0.001
+
+
 def test_init_reaches_the_fit(toy_h5ad, tmp_path):
     res = _fit(toy_h5ad, tmp_path / "m", "--init", "random", "--max-epochs", "60")
     assert res.exit_code == 0, res.output

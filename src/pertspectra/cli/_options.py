@@ -97,6 +97,13 @@ ConvergedTol = Annotated[
 ]
 Lam = Annotated[float, typer.Option(help="Weight lambda of the reconstruction term.")]
 Rho = Annotated[float, typer.Option(help="Background non-edge rate.")]
+Delta = Annotated[
+    float,
+    typer.Option(
+        help="Floor added to the gene scaling (the authors' 0.001); lower it when genes are "
+        "expressed below 0.001 of the highest one (docs/optimization.md)."
+    ),
+]
 MaxEpochs = Annotated[int, typer.Option("--max-epochs", "--epochs", help="Maximum epochs.")]
 Stopping = Annotated[
     str, typer.Option(help="--schedule stepped only: 'relative' (default) or 'paper'.")
@@ -200,6 +207,7 @@ def fit_options(
     matmul_precision: str | None = None,
     w_rate_scale: float = 1.0,
     init: str = "auto",
+    delta: float = 0.001,
 ) -> dict[str, Any]:
     """The keyword options of :func:`pertspectra.train.fit`, checked before any heavy work."""
     import pertspectra as ps
@@ -209,6 +217,7 @@ def fit_options(
         n_factors=factors,
         lam=lam,
         rho=rho,
+        delta=delta,
         graph=not no_graph,
         parametrization=parametrization,  # type: ignore[arg-type]  # checked by ModelConfig
     )
@@ -238,6 +247,7 @@ def fit_options(
         "n_factors": factors,
         "lam": lam,
         "rho": rho,
+        "delta": delta,
         "max_epochs": max_epochs,
         "schedule": schedule,
         "cycle_epochs": cycle_epochs,

@@ -131,6 +131,7 @@ def run(
     n_factors: o.NFactors = None,
     lam: o.Lam = 1.0,
     rho: o.Rho = 0.05,
+    delta: o.Delta = 0.001,
     max_epochs: o.MaxEpochs = 10_000,
     schedule: o.Schedule = "cosine",
     cycle_epochs: o.CycleEpochs = 1000,
@@ -167,10 +168,10 @@ def run(
         raise FileExistsError(msg)
     fit_opts = o.fit_options(
         encoding=encoding, prior_key=None, no_graph=no_graph, parametrization=parametrization,
-        n_factors=n_factors, lam=lam, rho=rho, max_epochs=max_epochs, schedule=schedule,
-        cycle_epochs=cycle_epochs, converged_tol=converged_tol, stopping=stopping, tol=tol,
-        patience=patience, n_init=n_init, threads=threads, dtype=dtype, device=device,
-        matmul_precision=matmul_precision, w_rate_scale=w_rate_scale, init=init,
+        n_factors=n_factors, lam=lam, rho=rho, delta=delta, max_epochs=max_epochs,
+        schedule=schedule, cycle_epochs=cycle_epochs, converged_tol=converged_tol,
+        stopping=stopping, tol=tol, patience=patience, n_init=n_init, threads=threads, dtype=dtype,
+        device=device, matmul_precision=matmul_precision, w_rate_scale=w_rate_scale, init=init,
     )  # fmt: skip
     fit_opts.pop("prior_key")
     labels_opts: dict[str, Any] = {
