@@ -77,3 +77,18 @@ def test_single_gene_programs_warn_and_spread_programs_do_not():
     assert ps.enrich.fit_warnings(_model(spread)) == []
     many = np.random.default_rng(0).dirichlet(np.ones(g + 1), size=g).T
     assert any("13 factors for 12 genes" in t for t in ps.enrich.fit_warnings(_model(many)))
+
+
+def test_starts_that_end_apart_warn_and_the_summary_says_best_of():
+    spread = np.random.default_rng(0).dirichlet(np.ones(4), size=12).T
+    model = _model(spread)
+    model.training["init_final_losses"] = [-687.5, -668.1, -680.0]  # 2.8% apart
+    texts = ps.enrich.fit_warnings(model)
+    assert len(texts) == 1
+    assert texts[0].startswith("The 3 starts ended 2.8% apart in objective (-687.5 to -668.1)")
+    assert "best of 3 starts, ended -687.5 to -668.1" in model.summary()
+    model.training["init_final_losses"] = [-687.5, -685.0]  # 0.36%: within 0.5%
+    assert ps.enrich.fit_warnings(model) == []
+    model.training["init_final_losses"] = [2300.0]
+    assert ps.enrich.fit_warnings(model) == []
+    assert "starts" not in model.summary()

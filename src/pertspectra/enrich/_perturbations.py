@@ -12,6 +12,8 @@ from ._loadings import program_activity, program_loadings, program_sizes
 
 #: a program is a single-gene program when one gene holds at least this share of it
 SINGLE_GENE_SHARE = 0.9
+#: Relative spread of the starts' objectives (``n_init > 1``) above which a fit is flagged.
+STARTS_SPREAD = 0.005
 
 
 def perturbation_programs(
@@ -134,9 +136,11 @@ def fit_warnings(model: FittedModel) -> list[str]:
     """What a reader must know before trusting a fit: one sentence per problem.
 
     Checks that the fit converged (``training["converged"]``, see
-    :mod:`pertspectra.train._loop`), that there are fewer factors than genes, and that at most
-    half of the programs are single genes (``top_share >= 0.9`` in
-    :func:`program_diagnostics`). ``pertspectra fit`` prints these and the report shows them.
+    :mod:`pertspectra.train._loop`), that the starts of ``n_init > 1`` ended within 0.5% of
+    each other in objective (:data:`STARTS_SPREAD`, relative to the best), that there are fewer
+    factors than genes, and that at most half of the programs are single genes
+    (``top_share >= 0.9`` in :func:`program_diagnostics`). ``pertspectra fit`` prints these and
+    the report shows them.
     """
     out = []
     t = model.training
@@ -144,6 +148,14 @@ def fit_warnings(model: FittedModel) -> list[str]:
         out.append(
             f"The fit did not converge ({t.get('stop_reason', 'no convergence record')}): raise "
             "--max-epochs (or --cycle-epochs) before reading the programs."
+        )
+    ends = [float(x) for x in (t.get("init_final_losses") or [])] if t else []
+    if len(ends) > 1 and (max(ends) - min(ends)) > STARTS_SPREAD * abs(min(ends)):
+        out.append(
+            f"The {len(ends)} starts ended {(max(ends) - min(ends)) / abs(min(ends)):.1%} apart "
+            f"in objective ({min(ends):.6g} to {max(ends):.6g}): the objective has several optima "
+            "here (typical with a prior graph); the best is kept, but another seed may arrange "
+            "the programs differently: compare seeds before reading single programs."
         )
     L, g = int(model.W.shape[0]), len(model.genes)
     if g <= L:

@@ -328,6 +328,9 @@ class FittedModel:
                 f"deviance explained {100 * t['deviance_explained']:.2f}% (0%: every label at "
                 "the pooled mean; 100%: at its own training mean)"
             )
+        ends = t.get("init_final_losses") or []
+        if len(ends) > 1:
+            lines.append(f"best of {len(ends)} starts, ended {min(ends):.6g} to {max(ends):.6g}")
         if self.training.get("prior"):
             lines.append(f"prior: {self.training['prior']}")
         return "\n".join(lines)
