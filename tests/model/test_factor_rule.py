@@ -92,3 +92,5 @@ def test_starts_that_end_apart_warn_and_the_summary_says_best_of():
     model.training["init_final_losses"] = [2300.0]
     assert ps.enrich.fit_warnings(model) == []
     assert "starts" not in model.summary()
+    model.training["init_final_losses"] = [0.0, 0.5]  # a best objective of 0 does not divide by 0
+    assert ps.enrich.fit_warnings(model)[0].startswith("The 2 starts ended")

@@ -150,9 +150,10 @@ def fit_warnings(model: FittedModel) -> list[str]:
             "--max-epochs (or --cycle-epochs) before reading the programs."
         )
     ends = [float(x) for x in (t.get("init_final_losses") or [])] if t else []
-    if len(ends) > 1 and (max(ends) - min(ends)) > STARTS_SPREAD * abs(min(ends)):
+    gap = (max(ends) - min(ends)) / max(abs(min(ends)), 1e-12) if len(ends) > 1 else 0.0
+    if gap > STARTS_SPREAD:
         out.append(
-            f"The {len(ends)} starts ended {(max(ends) - min(ends)) / abs(min(ends)):.1%} apart "
+            f"The {len(ends)} starts ended {gap:.1%} apart "
             f"in objective ({min(ends):.6g} to {max(ends):.6g}): the objective has several optima "
             "here (typical with a prior graph); the best is kept, but another seed may arrange "
             "the programs differently: compare seeds before reading single programs."
