@@ -20,7 +20,9 @@ factor holds its share of ``W`` but is not reached until the fit moves ``P``). F
 with a gene weight of about 1e-6 each, so they can still take part; ``B`` and :math:`\kappa`
 start near zero (their random draw shifted by -8 on the logit scale), which is the graph term's
 optimum when there is no prior (every pair a non-edge). So without a prior the fit starts at its
-optimum up to clamps (the ``floor`` of the effects mean, :math:`\nu_j \ge 10^{-6}`) when every
+optimum up to clamps (the ``floor`` of the effects mean, :math:`\nu_j \ge 10^{-6}`, which binds
+for a gene whose means sum to less than :math:`\delta s`: its start, and its fit, stay above
+its data; Schraivogel has three such genes, see ``docs/optimization.md``) when every
 label is the control or a single perturbation, and at the additive rule for combinations; with a prior the graph term's arrangement of genes over
 factors is what the optimiser has to find, and a start spread over one factor per label is a
 poor one (``docs/optimization.md``), so ``"auto"`` uses the random start there.
