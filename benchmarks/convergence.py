@@ -115,7 +115,10 @@ def main() -> None:
         "--w-rate-scale", type=float, default=1.0, help="W's learning rate as a multiple (fit's)"
     )
     ap.add_argument(
-        "--init", default="auto", choices=["auto", "random", "means"], help="the start (fit's)"
+        "--init",
+        default="auto",
+        choices=["auto", "random", "means", "communities"],
+        help="the start (fit's)",
     )
     ap.add_argument(
         "--delta", type=float, default=None, help="the gene scaling's floor (fit's default)"

@@ -130,7 +130,15 @@ def _child(cfg: dict) -> dict:
     kw.update(
         {
             k: cfg[k]
-            for k in ("stopping", "tol", "patience", "matmul_precision", "w_rate_scale")
+            for k in (
+                "stopping",
+                "tol",
+                "patience",
+                "matmul_precision",
+                "w_rate_scale",
+                "init",
+                "cycle_epochs",
+            )
             if cfg.get(k) is not None
         }
     )
@@ -161,6 +169,10 @@ def _child(cfg: dict) -> dict:
         "dtype": tr["dtype"],
         "matmul_precision": cfg.get("matmul_precision") or "default",
         "w_rate_scale": tr.get("w_rate_scale", 1.0),
+        "init": tr.get("init"),
+        "start": tr.get("start"),
+        "init_starts": tr.get("init_starts"),
+        "init_final_losses": tr.get("init_final_losses"),
         "deviance_explained": tr.get("deviance_explained"),
         "n_factors": int(model.W.shape[0]),
         "peak_rss_mib": (hwm_bytes() or 0) / MIB,
@@ -213,6 +225,20 @@ def main(argv: list[str] | None = None) -> None:
         "--w-rate-scale", type=float, default=None, help="the fit's w_rate_scale (default: fit's)"
     )
     ap.add_argument(
+        "--cycle-epochs",
+        type=int,
+        default=None,
+        help="the fit's cycle_epochs (default: fit's, 1,000; 5,000 with --max-epochs 50000 is "
+        "the 5x run that defines converged)",
+    )
+    ap.add_argument(
+        "--init",
+        choices=["auto", "random", "communities"],
+        default=None,
+        help="the fit's init (default: fit's, 'auto': with a prior the random start and two "
+        "from the prior's communities)",
+    )
+    ap.add_argument(
         "--threads", type=int, default=0, help="torch.set_num_threads in the child (0: default)"
     )
     ap.add_argument(
@@ -259,6 +285,8 @@ def main(argv: list[str] | None = None) -> None:
             "matmul_precision": args.matmul_precision,
             "patience": args.patience,
             "w_rate_scale": args.w_rate_scale,
+            "init": args.init,
+            "cycle_epochs": args.cycle_epochs,
             "progress": args.progress,
         }
         load1 = loadavg()
@@ -304,6 +332,10 @@ def main(argv: list[str] | None = None) -> None:
             f"deviance explained {r['deviance_explained']}"
         )
         print(f"# prior: {r['prior']}")
+        print(
+            f"# init {r['init']}: starts {r['init_starts']} ended {r['init_final_losses']}; "
+            f"kept {r['start']}"
+        )
         print(
             f"# torch {r['torch']}, threads {r['threads']}, {os.cpu_count()} cores; file write {write_s:.1f} s (not in total)"
         )

@@ -129,6 +129,9 @@ def test_init_reaches_the_fit(toy_h5ad, tmp_path):
     res = _fit(toy_h5ad, tmp_path / "n", "--init", "means", "--factors", "3")
     assert res.exit_code != 0
     assert "init='means' cannot be used here" in res.output
+    res = _fit(toy_h5ad, tmp_path / "c", "--init", "communities")
+    assert res.exit_code != 0
+    assert "init='communities' needs a prior graph" in res.output
 
 
 def test_papalexi_end_to_end(shared_data_dir, tmp_path):

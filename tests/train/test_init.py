@@ -1,4 +1,4 @@
-"""``TrainConfig.init``: where a fit starts (random, or at the labels' means)."""
+"""``TrainConfig.init``: where a fit starts (random, at the labels' means, or the prior's communities)."""
 
 from __future__ import annotations
 
@@ -20,22 +20,21 @@ QUICK = {"cycle_epochs": 40, "max_epochs": 120, "threads": 1, "progress": False,
 @pytest.mark.parametrize(
     ("parametrization", "prior", "factors", "expected"),
     [
-        ("effects", False, 11, "means"),
-        ("effects", False, 12, "means"),
-        ("effects", True, 11, "random"),  # a prior's arrangement needs the random start
-        ("effects", False, 10, "random"),  # fewer factors than labels
-        ("paper", False, 11, "random"),  # the authors' model starts as theirs
+        ("effects", False, 11, ["means"] * 2),
+        ("effects", False, 12, ["means"] * 2),
+        # a prior's arrangement: its communities
+        ("effects", True, 11, ["communities"] * 2),
+        ("effects", False, 10, ["random"] * 2),  # fewer factors than labels
+        ("paper", False, 11, ["random"] * 2),  # the authors' model starts as theirs
+        ("paper", True, 11, ["communities"] * 2),
     ],
 )
 def test_auto_picks_means_only_where_it_starts_at_the_optimum(
     parametrization, prior, factors, expected
 ):
-    got = resolve_init(
-        "auto", parametrization=parametrization, has_prior=prior, n_factors=factors, n_labels=11
-    )
-    assert got == expected
     kw = {"parametrization": parametrization, "has_prior": prior, "n_factors": factors}
-    assert resolve_init("random", n_labels=11, **kw) == "random"
+    assert resolve_init("auto", n_labels=11, n_init=2, **kw) == expected
+    assert resolve_init("random", n_labels=11, n_init=2, **kw) == ["random"] * 2
 
 
 @pytest.mark.parametrize(
@@ -51,7 +50,9 @@ def test_means_is_refused_where_it_cannot_be_built(parametrization, factors, mat
 
 
 def test_config_refuses_an_unknown_start_and_old_settings_started_at_random():
-    with pytest.raises(ValueError, match="init must be 'auto' or 'random' or 'means'"):
+    with pytest.raises(
+        ValueError, match="init must be 'auto' or 'random' or 'means' or 'communities'"
+    ):
         TrainConfig(init="nmf")  # type: ignore[arg-type]
     assert TrainConfig().init == "auto"
     assert TrainConfig.from_dict({"schedule": "cosine"}).init == "random"
@@ -133,7 +134,7 @@ def test_fit_starts_at_the_means_without_a_prior():
     assert auto.training["deviance_explained"] > 0.99
 
 
-def test_fit_with_a_prior_starts_at_random_unless_asked(toy_stats):
+def test_fit_with_a_prior_starts_from_its_communities_unless_asked(toy_stats):
     genes = list(toy_stats.var_names)
     stats = toy_stats.copy()
     edges = pd.DataFrame(
@@ -143,8 +144,14 @@ def test_fit_with_a_prior_starts_at_random_unless_asked(toy_stats):
     kw = {**QUICK, "n_factors": 11, "seed": 0}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        assert ps.train.fit(stats, **kw).training["start"] == "random"
+        auto = ps.train.fit(stats, **kw)
+        rand = ps.train.fit(stats, init="random", **kw)
         assert ps.train.fit(stats, init="means", **kw).training["start"] == "means"
+    assert auto.training["init_starts"] == ["communities"]
+    assert auto.training["start"] == "communities"
+    assert "from the prior's communities" in auto.summary()
+    assert rand.training["start"] == "random"
+    assert "communities" not in rand.summary()
 
 
 def test_fit_refuses_means_with_too_few_factors(toy_stats):

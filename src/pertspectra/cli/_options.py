@@ -131,9 +131,11 @@ WRateScale = Annotated[
 Init = Annotated[
     str,
     typer.Option(
-        help="Where the fit starts: 'auto' (the labels' means where the effects "
-        "parametrization has a factor per label and no prior is attached, else random), "
-        "'random' (the authors') or 'means'."
+        help="Where the fit starts: 'auto' (without a prior: the labels' means where the "
+        "effects parametrization has a factor per label, else random; with a prior: "
+        "'communities'), "
+        "'random' (the authors'), 'means' or 'communities' (the prior's communities: spectral "
+        "clustering arranges the programs; B starts closed around them)."
     ),
 ]
 Device = Annotated[str, typer.Option(help="'auto', 'cpu' or 'cuda'.")]

@@ -320,7 +320,10 @@ class FittedModel:
                 f"trained {t.get('epochs', '?')} epochs on {t.get('device', '?')} ({t.get('dtype', '?')}) in "
                 f"{t.get('seconds', float('nan')):.1f} s; final loss {t.get('final_loss', float('nan')):.6g}; "
                 f"{t.get('schedule', 'stepped')} schedule"
-                + (" from the labels' means" if t.get("start") == "means" else "")
+                + {
+                    "means": " from the labels' means",
+                    "communities": " from the prior's communities",
+                }.get(str(t.get("start")), "")
                 + f": {t.get('stop_reason', '?')}"
             )
         if t.get("deviance_explained") is not None:

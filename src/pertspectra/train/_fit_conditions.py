@@ -112,10 +112,10 @@ def fit_conditions(
     config, tconfig, stats_kwargs = route_options(config, train_config, kwargs)
     tconfig = tconfig.resolved(config.parametrization)
     check_step_settings(config, tconfig)
-    if tconfig.init == "means":
+    if tconfig.init in ("means", "communities"):
         msg = (
-            "init='means' is for fit (one factor per label); a condition fit starts at "
-            "random (init='auto' or 'random')"
+            f"init={tconfig.init!r} is for fit; a condition fit starts at random "
+            "(init='auto' or 'random')"
         )
         raise ValueError(msg)
     stats, info, parser = prepare_stats(adata, perturbation_key, stats_kwargs, progress=progress)

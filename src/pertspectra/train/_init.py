@@ -1,4 +1,4 @@
-r"""Where a fit starts: the authors' random draw, or the labels' own means.
+r"""Where a fit starts: the authors' random draw, the labels' own means, or the prior's communities.
 
 The group means :math:`\mu_c = S_c / w_c` are known before the first epoch, and they are the
 reconstruction's optimum (the saturated fit). With at least as many factors as labels, the
@@ -25,12 +25,26 @@ for a gene whose means sum to less than :math:`\delta s`: its start, and its fit
 its data; Schraivogel has three such genes, see ``docs/optimization.md``) when every
 label is the control or a single perturbation, and at the additive rule for combinations; with a prior the graph term's arrangement of genes over
 factors is what the optimiser has to find, and a start spread over one factor per label is a
-poor one (``docs/optimization.md``), so ``"auto"`` uses the random start there.
+poor one (``docs/optimization.md``), so ``"auto"`` does not use it there.
+
+With a prior graph, a *communities* start (:func:`communities_init`) arranges the genes as
+the graph suggests before the first epoch: the connected genes are split into communities by
+spectral clustering of the prior (:func:`prior_communities`; deterministic, one community per
+factor at most), each gene's ``W`` logit leads on its community's factor by
+:data:`COMMUNITY_LEAD`, and ``B`` starts as closed communities (diagonal logits
++:data:`COMMUNITY_LOGIT`, off-diagonal -:data:`COMMUNITY_LOGIT`). On the CRISPR panels
+(74-366 genes) and at Norman size (5,000 genes, a STRING-structured prior) it ends lower than
+the random start, in 1,250 epochs, and seeds agree within 0.5%; on Wessels (2,000 genes) the
+random start, run about eight times longer, ends 0.8% lower. ``"auto"`` uses it whenever a
+prior is attached (``docs/optimization.md``).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+import warnings
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
 
 if TYPE_CHECKING:
     import torch
@@ -44,21 +58,37 @@ CLOSED_LOGIT = -8.0
 SPARE_WEIGHT = 1e-6
 #: Row weight of a combination in the least-squares start of ``P`` (control and singles: 1).
 COMBINATION_WEIGHT = 1e-3
+#: Logit of ``B`` at a communities start: +this on the diagonal, -this off it (closed
+#: communities: sigmoid(12) = 1 - 6e-6).
+COMMUNITY_LOGIT = 12.0
+#: How far a gene's ``W`` logit leads on its community's factor at a communities start.
+COMMUNITY_LEAD = 8.0
+
+Start = Literal["random", "means", "communities"]
 
 
 def resolve_init(
-    init: Init, *, parametrization: str, has_prior: bool, n_factors: int, n_labels: int
-) -> Literal["random", "means"]:
-    """The start a fit uses: ``"auto"`` is ``"means"`` where it starts at the optimum.
+    init: Init,
+    *,
+    parametrization: str,
+    has_prior: bool,
+    n_factors: int,
+    n_labels: int,
+    n_init: int = 1,
+) -> list[Start]:
+    """The starts a fit runs, in order; the one with the lowest final objective is kept.
 
     ``"means"`` needs the effects parametrization and at least as many factors as labels;
-    ``"auto"`` picks it when those hold and no prior graph is attached. ``init`` is one of
-    the three (:class:`~pertspectra.train.TrainConfig` checks it).
+    ``"communities"`` needs a prior graph. ``"auto"``: without a prior, ``n_init`` means
+    starts where they can be built, else random ones; with a prior, ``n_init`` communities
+    starts (where the prior has at least four genes with an edge; else random ones, which
+    :func:`~pertspectra.train.fit` decides). ``init`` is one of the four
+    (:class:`~pertspectra.train.TrainConfig` checks it).
 
     Raises
     ------
     ValueError
-        When ``"means"`` is asked for where it cannot be built.
+        When ``"means"`` or ``"communities"`` is asked for where it cannot be built.
     """
     possible = parametrization == "effects" and n_factors >= n_labels
     if init == "means" and not possible:
@@ -69,9 +99,84 @@ def resolve_init(
         )
         msg = f"init='means' cannot be used here: {why}; use init='random'"
         raise ValueError(msg)
+    if init == "communities" and not has_prior:
+        msg = (
+            "init='communities' needs a prior graph (prior= or --prior) and the graph term; "
+            "use init='random'"
+        )
+        raise ValueError(msg)
     if init == "auto":
-        return "means" if possible and not has_prior else "random"
-    return init
+        if has_prior:
+            return ["communities"] * n_init
+        return ["means" if possible else "random"] * n_init
+    return [init] * n_init
+
+
+def prior_communities(prior: Any, n_factors: int) -> np.ndarray:
+    """Each gene's community in the prior graph, by spectral clustering (-1: no edge).
+
+    The genes with at least one edge are split into ``min(n_factors, n // 2)`` communities
+    (``n`` of them; a community of one gene is not one) with
+    :class:`sklearn.cluster.SpectralClustering` on the prior as the affinity, labels assigned
+    by ``"cluster_qr"`` and a fixed eigensolver seed: the same graph gives the same
+    communities whatever the fit's seed.
+
+    Parameters
+    ----------
+    prior
+        Gene x gene adjacency (scipy sparse or dense, symmetric, weights in [0, 1]).
+    n_factors
+        The fit's factors (the most communities there can be).
+    """
+    import scipy.sparse as sp
+    from sklearn.cluster import SpectralClustering
+
+    adj = sp.csr_matrix(prior, dtype=np.float64)
+    adj = adj.maximum(adj.T)
+    adj.setdiag(0)
+    adj.eliminate_zeros()
+    connected = np.asarray(adj.sum(axis=1)).ravel() > 0
+    out = np.full(adj.shape[0], -1, dtype=np.int64)
+    n = int(connected.sum())
+    k = min(int(n_factors), n // 2)
+    if k < 2:  # fewer than four connected genes: nothing to arrange
+        return out
+    sub = adj[connected][:, connected]
+    clustering = SpectralClustering(
+        n_clusters=k, affinity="precomputed", assign_labels="cluster_qr", random_state=0
+    )
+    with warnings.catch_warnings():  # a prior is rarely one connected graph; that is fine
+        warnings.simplefilter("ignore", UserWarning)
+        out[connected] = clustering.fit_predict(sub)
+    return out
+
+
+def communities_init(module: PertSpectraModule, communities: np.ndarray) -> None:
+    """Set ``module``'s ``W`` and ``B`` (in place) to start from the prior's communities.
+
+    Parameters
+    ----------
+    module
+        A freshly initialised module; its random draw is kept, shifted: ``W``'s logit of each
+        gene's community (:func:`prior_communities`) by :data:`COMMUNITY_LEAD` (genes without
+        edges keep the draw), ``B``'s by +-:data:`COMMUNITY_LOGIT` (diagonal up, the rest
+        down) on a tenth of its draw.
+    communities
+        Community (a factor index) per gene, -1 for none.
+    """
+    import torch
+
+    with torch.no_grad():
+        n_factors = module.b_free.shape[0]
+        if communities.max(initial=-1) >= n_factors:
+            msg = f"communities reach factor {communities.max()}, the module has {n_factors}"
+            raise ValueError(msg)
+        eye = torch.eye(n_factors, dtype=module.b_free.dtype, device=module.b_free.device)
+        module.b_free.mul_(0.1).add_(COMMUNITY_LOGIT * (2 * eye - 1))
+        genes = np.flatnonzero(communities >= 0)
+        lead = torch.zeros_like(module.w_free)
+        lead[torch.as_tensor(communities[genes]), torch.as_tensor(genes)] = COMMUNITY_LEAD
+        module.w_free.add_(lead)
 
 
 def means_init(
