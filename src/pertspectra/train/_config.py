@@ -77,8 +77,8 @@ class TrainConfig:
         graph and ``B`` as closed communities; needs a prior) or ``"auto"``: without a prior
         ``"means"`` where it can be built, else ``"random"``; with a prior ``"communities"``
         (on the CRISPR panels and at Norman size it ends lower than the random start, in
-        1,250 epochs, and seeds agree within 0.5%; on Wessels' 2,000 genes the random start,
-        run about eight times longer, ends 0.8% lower; see ``docs/optimization.md``).
+        1,250-4,750 epochs, and seeds agree within 0.5%; on Wessels' 2,000 genes the random
+        start, run about eight times longer, ends 0.7-1.3% lower; see ``docs/optimization.md``).
     dtype
         ``"float32"`` or ``"float64"``.
     threads

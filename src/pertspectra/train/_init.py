@@ -34,8 +34,8 @@ factor at most), each gene's ``W`` logit leads on its community's factor by
 :data:`COMMUNITY_LEAD`, and ``B`` starts as closed communities (diagonal logits
 +:data:`COMMUNITY_LOGIT`, off-diagonal -:data:`COMMUNITY_LOGIT`). On the CRISPR panels
 (74-366 genes) and at Norman size (5,000 genes, a STRING-structured prior) it ends lower than
-the random start, in 1,250 epochs, and seeds agree within 0.5%; on Wessels (2,000 genes) the
-random start, run about eight times longer, ends 0.8% lower. ``"auto"`` uses it whenever a
+the random start, in 1,250-4,750 epochs, and seeds agree within 0.5%; on Wessels (2,000
+genes) the random start, run about eight times longer, ends 0.7-1.3% lower. ``"auto"`` uses it whenever a
 prior is attached (``docs/optimization.md``).
 """
 
