@@ -171,7 +171,6 @@ def _child(cfg: dict) -> dict:
         "w_rate_scale": tr.get("w_rate_scale", 1.0),
         "init": tr.get("init"),
         "start": tr.get("start"),
-        "init_starts": tr.get("init_starts"),
         "init_final_losses": tr.get("init_final_losses"),
         "deviance_explained": tr.get("deviance_explained"),
         "n_factors": int(model.W.shape[0]),
@@ -235,8 +234,7 @@ def main(argv: list[str] | None = None) -> None:
         "--init",
         choices=["auto", "random", "communities"],
         default=None,
-        help="the fit's init (default: fit's, 'auto': with a prior the random start and two "
-        "from the prior's communities)",
+        help="the fit's init (default: fit's, 'auto': with a prior 'communities')",
     )
     ap.add_argument(
         "--threads", type=int, default=0, help="torch.set_num_threads in the child (0: default)"
@@ -332,10 +330,7 @@ def main(argv: list[str] | None = None) -> None:
             f"deviance explained {r['deviance_explained']}"
         )
         print(f"# prior: {r['prior']}")
-        print(
-            f"# init {r['init']}: starts {r['init_starts']} ended {r['init_final_losses']}; "
-            f"kept {r['start']}"
-        )
+        print(f"# init {r['init']}: start {r['start']}; the starts ended {r['init_final_losses']}")
         print(
             f"# torch {r['torch']}, threads {r['threads']}, {os.cpu_count()} cores; file write {write_s:.1f} s (not in total)"
         )

@@ -84,7 +84,7 @@ def test_communities_need_a_prior_and_are_for_fit_only(toy_stats):
     kw = {"parametrization": "effects", "n_factors": 5, "n_labels": 11}
     with pytest.raises(ValueError, match="init='communities' needs a prior graph"):
         resolve_init("communities", has_prior=False, **kw)
-    assert resolve_init("communities", has_prior=True, n_init=2, **kw) == ["communities"] * 2
+    assert resolve_init("communities", has_prior=True, **kw) == "communities"
     with pytest.raises(ValueError, match="needs a prior graph"):
         ps.train.fit(toy_stats, init="communities", n_factors=4, max_epochs=5, progress=False)
 
@@ -96,7 +96,6 @@ def test_auto_skips_the_communities_starts_where_the_prior_has_too_few_edges(toy
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         model = ps.train.fit(stats, n_factors=4, max_epochs=40, cycle_epochs=20, progress=False)
-    assert model.training["init_starts"] == ["random"]
     assert model.training["start"] == "random"
 
 
@@ -113,7 +112,7 @@ def test_seeds_agree_with_the_string_prior_on_a_real_crispri_screen(screen_path,
         warnings.simplefilter("ignore", UserWarning)
         for seed in (0, 1, 2):
             model = ps.train.fit(stats, seed=seed, progress=False, threads=2, store=False)
-            assert model.training["init_starts"] == ["communities"]
+            assert model.training["start"] == "communities"
             assert model.training["converged"]
             losses.append(model.training["final_loss"])
         rand = ps.train.fit(stats, seed=0, init="random", progress=False, threads=2, store=False)

@@ -207,29 +207,28 @@ def fit(
             len(design.columns) - 2,
         )
 
-    starts = resolve_init(
+    start = resolve_init(
         tconfig.init,
         parametrization=config.parametrization,
         has_prior=prior_matrix is not None and config.graph,
         n_factors=n_factors,
         n_labels=len(labels),
-        n_init=tconfig.n_init,
     )
     communities = None
-    if "communities" in starts:
+    if start == "communities":
         communities = prior_communities(prior_matrix, n_factors)
         n_comm = int(communities.max(initial=-1)) + 1
         if n_comm == 0 and tconfig.init == "auto":  # too few edges to arrange: the random draw
-            starts = ["random"] * len(starts)
+            start = "random"
         logger.info(
-            "starts from the prior's communities: %d (%d of %d genes in %d communities)",
-            starts.count("communities"), int((communities >= 0).sum()), len(genes), n_comm,
+            "start: %s (%d of %d genes in %d communities of the prior)",
+            start, int((communities >= 0).sum()), len(genes), n_comm,
         )  # fmt: skip
-    if "means" in starts:
+    if start == "means":
         logger.info("starting at the labels' means (one factor per label; init=%r)", tconfig.init)
     dev = resolve_device(device)
     tdtype = torch.float64 if tconfig.dtype == "float64" else torch.float32
-    seeds = [int(x) for x in default_rng(seed).integers(2**62, size=len(starts))]
+    seeds = [int(x) for x in default_rng(seed).integers(2**62, size=tconfig.n_init)]
     h = torch.as_tensor(design.matrix(labels), dtype=tdtype, device=dev)
     s = torch.as_tensor(np.asarray(stats.layers[LAYER_WEIGHTED_SUM]), dtype=tdtype, device=dev)
     check_dtype_range(s, tconfig.dtype)
@@ -262,7 +261,7 @@ def fit(
             checkpoint, resume=resume, every=checkpoint_every, settings=settings,
             data=data_sha256, threads=n_threads,
         )  # fmt: skip
-        for i_init, (init_seed, start) in enumerate(zip(seeds, starts, strict=True)):
+        for i_init, init_seed in enumerate(seeds):
             gen = torch.Generator().manual_seed(init_seed)
             module = PertSpectraModule(
                 len(design.columns),
@@ -274,7 +273,7 @@ def fit(
             ).to(dev)
             if start == "means":
                 means_init(module, h, weighted_sum=s, weight=w)
-            elif start == "communities" and communities is not None:
+            elif communities is not None and start == "communities":
                 communities_init(module, communities)
 
             def loss_fn(module: PertSpectraModule = module) -> LossTerms:
@@ -295,9 +294,9 @@ def fit(
             init_losses.append(float(terms.total))
             init_converged.append(hist.converged)
             if best is None or float(terms.total) < float(best[2].total):
-                best = (init_seed, module, terms, hist, start)
+                best = (init_seed, module, terms, hist)
     assert best is not None  # n_init >= 1
-    init_seed, module, terms, hist, start = best
+    init_seed, module, terms, hist = best
     with torch.no_grad():
         values = {
             "P": module.P,
@@ -312,7 +311,7 @@ def fit(
         tconfig, hist, terms, stats=stats, lam=config.lam, labels=labels, info=info,
         device=str(dev), threads=n_threads, seed=init_seed, fit_seed=fit_seed,
         data_sha256=data_sha256, init_final_losses=init_losses,
-        init_converged=init_converged, init_starts=starts, prior=prior_desc, start=start,
+        init_converged=init_converged, prior=prior_desc, start=start,
     )  # fmt: skip
     model = FittedModel(
         P=arrays["P"],

@@ -68,22 +68,16 @@ Start = Literal["random", "means", "communities"]
 
 
 def resolve_init(
-    init: Init,
-    *,
-    parametrization: str,
-    has_prior: bool,
-    n_factors: int,
-    n_labels: int,
-    n_init: int = 1,
-) -> list[Start]:
-    """The starts a fit runs, in order; the one with the lowest final objective is kept.
+    init: Init, *, parametrization: str, has_prior: bool, n_factors: int, n_labels: int
+) -> Start:
+    """The start a fit uses (every one of its ``n_init`` starts).
 
     ``"means"`` needs the effects parametrization and at least as many factors as labels;
-    ``"communities"`` needs a prior graph. ``"auto"``: without a prior, ``n_init`` means
-    starts where they can be built, else random ones; with a prior, ``n_init`` communities
-    starts (where the prior has at least four genes with an edge; else random ones, which
-    :func:`~pertspectra.train.fit` decides). ``init`` is one of the four
-    (:class:`~pertspectra.train.TrainConfig` checks it).
+    ``"communities"`` needs a prior graph. ``"auto"``: without a prior ``"means"`` where it
+    can be built, else ``"random"``; with a prior ``"communities"`` (where the prior has
+    fewer than four genes with an edge :func:`~pertspectra.train.fit` falls back to
+    ``"random"``). ``init`` is one of the four (:class:`~pertspectra.train.TrainConfig`
+    checks it).
 
     Raises
     ------
@@ -107,9 +101,9 @@ def resolve_init(
         raise ValueError(msg)
     if init == "auto":
         if has_prior:
-            return ["communities"] * n_init
-        return ["means" if possible else "random"] * n_init
-    return [init] * n_init
+            return "communities"
+        return "means" if possible else "random"
+    return init
 
 
 def prior_communities(prior: Any, n_factors: int) -> np.ndarray:
