@@ -47,6 +47,22 @@ def test_communities_recover_planted_blocks_whatever_the_seed_and_skip_isolated_
     np.testing.assert_array_equal(prior_communities(adj.toarray(), n_factors=4), got)
 
 
+def test_communities_fall_back_to_a_dense_eigensolver_when_arpack_fails(monkeypatch):
+    import scipy.sparse.linalg
+
+    adj, truth = _planted()
+    sparse = prior_communities(adj, n_factors=4)
+
+    def fails(*args, **kwargs):
+        raise scipy.sparse.linalg.ArpackNoConvergence("no convergence", np.empty(0), None)
+
+    monkeypatch.setattr(scipy.sparse.linalg, "eigsh", fails)
+    dense = prior_communities(adj, n_factors=4)
+    assert (dense[truth < 0] == -1).all()
+    on = truth >= 0
+    assert len({(int(a), int(b)) for a, b in zip(sparse[on], dense[on], strict=True)}) == 4
+
+
 def test_communities_are_capped_by_the_factors_and_by_half_the_connected_genes():
     adj, _ = _planted()
     assert prior_communities(adj, n_factors=3).max() == 2
@@ -97,6 +113,11 @@ def test_auto_skips_the_communities_starts_where_the_prior_has_too_few_edges(toy
         warnings.simplefilter("ignore", UserWarning)
         model = ps.train.fit(stats, n_factors=4, max_epochs=40, cycle_epochs=20, progress=False)
     assert model.training["start"] == "random"
+    with pytest.warns(UserWarning, match="it has no communities; the fit starts from the random"):
+        model = ps.train.fit(
+            stats, init="communities", n_factors=4, max_epochs=40, cycle_epochs=20, progress=False
+        )
+    assert model.training["start"] == "random"
 
 
 def test_seeds_agree_with_the_string_prior_on_a_real_crispri_screen(screen_path, string_table):
@@ -119,3 +140,44 @@ def test_seeds_agree_with_the_string_prior_on_a_real_crispri_screen(screen_path,
     losses = np.array(losses)
     assert np.ptp(losses) <= 0.005 * np.abs(losses).min()
     assert losses.max() < rand.training["final_loss"]  # lower than the authors' start
+
+
+def test_regularized_communities_split_a_dense_core_into_small_dense_ones(shared, string_table):
+    # On Wessels' prior the plain normalized Laplacian (scikit-learn's SpectralClustering, the
+    # first version) put the dense core into a few large communities (up to 69 genes, 3,439
+    # non-edges inside communities) and the fit started from it ended 1.3% above the random
+    # start; the degree-regularized embedding splits it into small, dense ones
+    # (docs/optimization.md)
+    import anndata as ad
+    from sklearn.cluster import SpectralClustering
+
+    genes = ad.read_h5ad(shared("combinatorial/wessels2023_carpool_substrate.h5ad")).var_names
+    stats = ad.AnnData(np.zeros((1, len(genes)), dtype=np.float32), var=pd.DataFrame(index=genes))
+    ps.priors.add_prior(stats, string_table)
+    adj = sp.csr_matrix(stats.varp["pertspectra_prior"])
+    adj = adj.maximum(adj.T)
+    adj.setdiag(0)
+    adj.eliminate_zeros()
+    edges = (adj > 0).astype(np.float64)
+    connected = np.asarray(edges.sum(axis=1)).ravel() > 0
+    assert connected.sum() > 1000  # one large component holds most of them
+
+    def non_edges_inside(labels):
+        n = np.bincount(labels[labels >= 0])
+        on = np.flatnonzero(labels >= 0)
+        member = sp.csr_matrix((np.ones(on.size), (on, labels[on])), shape=(len(labels), n.size))
+        inside = (member.T @ edges @ member).diagonal() / 2
+        return (n * (n - 1) / 2 - inside).sum(), n.max()
+
+    ours = prior_communities(adj, n_factors=200)
+    assert ours.max() + 1 == 200
+    plain = np.full(len(genes), -1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        plain[connected] = SpectralClustering(
+            200, affinity="precomputed", assign_labels="cluster_qr", random_state=0
+        ).fit_predict(adj[connected][:, connected])
+    ours_non_edges, ours_largest = non_edges_inside(ours)
+    plain_non_edges, plain_largest = non_edges_inside(plain)
+    assert ours_non_edges < 0.5 * plain_non_edges
+    assert ours_largest < 0.5 * plain_largest

@@ -134,8 +134,9 @@ Init = Annotated[
         help="Where the fit starts: 'auto' (without a prior: the labels' means where the "
         "effects parametrization has a factor per label, else random; with a prior: "
         "'communities'), "
-        "'random' (the authors'), 'means' or 'communities' (the prior's communities: spectral "
-        "clustering arranges the programs; B starts closed around them)."
+        "'random' (the authors'), 'means' or 'communities' (the prior's communities: "
+        "degree-regularized spectral clustering arranges the programs; B starts closed around "
+        "them)."
     ),
 ]
 Device = Annotated[str, typer.Option(help="'auto', 'cpu' or 'cuda'.")]

@@ -76,9 +76,9 @@ class TrainConfig:
         ``"communities"`` (the random draw with each gene leaning on its community of the prior
         graph and ``B`` as closed communities; needs a prior) or ``"auto"``: without a prior
         ``"means"`` where it can be built, else ``"random"``; with a prior ``"communities"``
-        (on the CRISPR panels and at Norman size it ends lower than the random start, in
-        1,250-4,750 epochs, and seeds agree within 0.5%; on Wessels' 2,000 genes the random
-        start, run about eight times longer, ends 0.7-1.3% lower; see ``docs/optimization.md``).
+        (on the CRISPR panels and at Norman size it ends lower than the random start, mostly
+        in 1,250 epochs, and seeds agree within 0.5%; on Wessels' 2,000 genes five seeds end
+        0.69% apart, on average level with the random start; see ``docs/optimization.md``).
     dtype
         ``"float32"`` or ``"float64"``.
     threads

@@ -218,8 +218,15 @@ def fit(
     if start == "communities":
         communities = prior_communities(prior_matrix, n_factors)
         n_comm = int(communities.max(initial=-1)) + 1
-        if n_comm == 0 and tconfig.init == "auto":  # too few edges to arrange: the random draw
+        if n_comm == 0:  # too few edges to arrange: the random draw
             start = "random"
+            if tconfig.init == "communities":
+                warnings.warn(
+                    "init='communities': the prior has fewer than four genes with an edge, so "
+                    "it has no communities; the fit starts from the random draw",
+                    UserWarning,
+                    stacklevel=2,
+                )
         logger.info(
             "start: %s (%d of %d genes in %d communities of the prior)",
             start, int((communities >= 0).sum()), len(genes), n_comm,
