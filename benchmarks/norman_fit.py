@@ -133,6 +133,7 @@ def _child(cfg: dict) -> dict:
             for k in (
                 "stopping",
                 "tol",
+                "converged_tol",
                 "patience",
                 "matmul_precision",
                 "w_rate_scale",
@@ -159,6 +160,7 @@ def _child(cfg: dict) -> dict:
         "converged": tr.get("converged"),
         "stopping": cfg.get("stopping") or "default",
         "tol": cfg.get("tol"),
+        "converged_tol": cfg.get("converged_tol"),
         "patience": cfg.get("patience"),
         "lr_steps": tr["lr_steps"],
         "final_loss": tr["final_loss"],
@@ -213,6 +215,12 @@ def main(argv: list[str] | None = None) -> None:
         "shared data folder, found as by the demo: PERTSPECTRA_SHARED_DATA or ../shared/data)",
     )
     ap.add_argument("--tol", type=float, default=None, help="default: fit's default")
+    ap.add_argument(
+        "--converged-tol",
+        type=float,
+        default=None,
+        help="the check cycle's tolerance (fit's converged_tol; default: fit's default)",
+    )
     ap.add_argument(
         "--matmul-precision",
         choices=["highest", "high", "medium"],
@@ -280,6 +288,7 @@ def main(argv: list[str] | None = None) -> None:
             "max_epochs": args.max_epochs,
             "stopping": args.stopping,
             "tol": args.tol,
+            "converged_tol": args.converged_tol,
             "matmul_precision": args.matmul_precision,
             "patience": args.patience,
             "w_rate_scale": args.w_rate_scale,

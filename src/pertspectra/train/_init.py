@@ -118,8 +118,8 @@ def prior_communities(prior: Any, n_factors: int) -> np.ndarray:
     prior with a dense core the regularization splits the core into small, dense communities
     where the plain normalized Laplacian made a few large ones that closed ``B`` fits badly
     (Wessels' prior: at most 22 genes and 1,389 non-edges inside communities, against 69 and
-    3,439; five seeds ended 273,821-275,703 against 276,809-278,143 from the plain
-    communities and 274,573-274,852 from the random start, ``docs/optimization.md``). The
+    3,439; five seeds ended 273,821-275,703, two from the plain communities 276,809 and
+    278,143, two from the random start 274,573 and 274,852, ``docs/optimization.md``). The
     eigensolver's start vector is fixed: the same graph gives the same communities whatever the
     fit's seed.
 
