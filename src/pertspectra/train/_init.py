@@ -126,16 +126,16 @@ def prior_communities(prior: Any, n_factors: int) -> np.ndarray:
     Parameters
     ----------
     prior
-        Gene x gene adjacency (scipy sparse or dense, symmetric, weights in [0, 1]).
+        Gene x gene adjacency (scipy sparse or dense, symmetric, weights in [0, 1]; checked by
+        :func:`~pertspectra.priors.check_prior_matrix`, whose errors it raises).
     n_factors
         The fit's factors (the most communities there can be).
     """
     import scipy.sparse as sp
 
-    adj = sp.csr_matrix(prior, dtype=np.float64)
-    adj = adj.maximum(adj.T)
-    adj.setdiag(0)
-    adj.eliminate_zeros()
+    from ..priors import check_prior_matrix
+
+    adj = check_prior_matrix(prior, source="the prior").astype(np.float64)
     degree = np.asarray(adj.sum(axis=1)).ravel()
     connected = degree > 0
     out = np.full(adj.shape[0], -1, dtype=np.int64)
